@@ -1,0 +1,408 @@
+/*
+ * The mktme-guest object: a confidential-guest-support backend that
+ * gives a guest its own TME-MK memory-encryption key.
+ *
+ *   -machine q35,memory-encryption=k0 -object mktme-guest,id=k0
+ *
+ * Under KVM the host CPU encrypts the guest's RAM with a kernel key
+ * (mktme-kvm.c); under TCG (and qtest) QEMU's emulated memory
+ * controller does (mktme-mc.c).  When the host cannot encrypt, the
+ * policy decides: "if-supported" runs the guest unencrypted and says
+ * why, "required" refuses to start.
+ *
+ * Copyright (c) 2026 The qemu-mktme authors
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include "qemu/osdep.h"
+#include "qapi/error.h"
+#include "qapi/qapi-visit-mktme.h"
+#include "qemu/error-report.h"
+#include "qom/object_interfaces.h"
+#include "crypto/secret_common.h"
+#include "crypto/random.h"
+#include "hw/boards.h"
+#include "hw/i386/x86.h"
+#include "system/kvm.h"
+#include "system/qtest.h"
+#include "system/tcg.h"
+#include "exec/memory.h"
+#include "exec/ramblock.h"
+#include "migration/blocker.h"
+#include "mktme.h"
+#include "trace.h"
+
+MktmeGuest *mktme_guest_get(void)
+{
+    MachineState *ms = MACHINE(qdev_get_machine());
+
+    if (!ms || !ms->cgs) {
+        return NULL;
+    }
+    return (MktmeGuest *)object_dynamic_cast(OBJECT(ms->cgs),
+                                             TYPE_MKTME_GUEST);
+}
+
+size_t mktme_algorithm_key_len(MktmeAlgorithm alg)
+{
+    return alg == MKTME_ALGORITHM_AES_XTS_256 ? 32 : 16;
+}
+
+static void mktme_set_reason(MktmeGuest *mg, char *reason)
+{
+    g_free(mg->reason);
+    mg->reason = reason;
+}
+
+/*
+ * The host cannot encrypt: apply the policy.  Returns -1 with @errp set
+ * under "required", 0 (guest runs unencrypted) under "if-supported".
+ */
+static int mktme_fall_back(MktmeGuest *mg, char *reason, Error **errp)
+{
+    trace_mktme_policy(MktmePolicy_str(mg->policy), reason);
+    if (mg->policy == MKTME_POLICY_REQUIRED) {
+        error_setg(errp, "mktme-guest: cannot encrypt guest memory: %s "
+                   "(policy=required)", reason);
+        g_free(reason);
+        return -1;
+    }
+    warn_report("mktme-guest: guest memory is NOT encrypted: %s", reason);
+    mktme_set_reason(mg, reason);
+    mg->enabled = false;
+    return 0;
+}
+
+/* Mark one RAM block (TCG: for the memory controller; KVM: in the EPT). */
+static void mktme_ram_block_added(RAMBlockNotifier *n, void *host,
+                                  size_t size, size_t max_size)
+{
+    MktmeGuest *mg = container_of(n, MktmeGuest, ram_notifier);
+    ram_addr_t offset;
+    RAMBlock *rb = qemu_ram_block_from_host(host, false, &offset);
+    Error *err = NULL;
+
+    if (!rb || memory_region_is_ram_device(rb->mr)) {
+        return;     /* device BARs (VFIO and the like) are not DRAM */
+    }
+    if (mg->accel == MKTME_ACCEL_KVM &&
+        mktme_kvm_mark_ram(mg, host, max_size, &err) < 0) {
+        /* The kernel accepted the key but refused a mapping. */
+        error_report_err(err);
+        exit(1);
+    }
+    g_hash_table_insert(mg->ram_blocks, rb, GSIZE_TO_POINTER(max_size));
+    mg->encrypted_memory += max_size;
+    trace_mktme_ram_mark(qemu_ram_get_idstr(rb), max_size);
+}
+
+static void mktme_ram_block_removed(RAMBlockNotifier *n, void *host,
+                                    size_t size, size_t max_size)
+{
+    MktmeGuest *mg = container_of(n, MktmeGuest, ram_notifier);
+    ram_addr_t offset;
+    RAMBlock *rb = qemu_ram_block_from_host(host, false, &offset);
+
+    if (rb && g_hash_table_remove(mg->ram_blocks, rb)) {
+        mg->encrypted_memory -= max_size;
+        trace_mktme_ram_unmark(qemu_ram_get_idstr(rb), max_size);
+    }
+}
+
+static void mktme_start_marking(MktmeGuest *mg)
+{
+    mg->ram_notifier.ram_block_added = mktme_ram_block_added;
+    mg->ram_notifier.ram_block_removed = mktme_ram_block_removed;
+    /* Replays every existing block, then follows hot-plug. */
+    ram_block_notifier_add(&mg->ram_notifier);
+}
+
+/* Load the VM's key for the emulated memory controller. */
+static bool mktme_load_vm_key(MktmeGuest *mg, Error **errp)
+{
+    size_t len = 2 * mktme_algorithm_key_len(mg->algorithm);
+    g_autofree uint8_t *data = NULL;
+    size_t datalen;
+
+    if (!mg->key_secret) {
+        mg->key_source = MKTME_KEY_SOURCE_RANDOM;
+        return qcrypto_random_bytes(mg->vm_key, len, errp) == 0;
+    }
+    mg->key_source = MKTME_KEY_SOURCE_SECRET;
+    if (qcrypto_secret_lookup(mg->key_secret, &data, &datalen, errp) < 0) {
+        return false;
+    }
+    if (datalen != len) {
+        error_setg(errp, "mktme-guest: key-secret '%s' holds %zu bytes; "
+                   "%s needs %zu (data key then tweak key)", mg->key_secret,
+                   datalen, MktmeAlgorithm_str(mg->algorithm), len);
+        explicit_bzero(data, datalen);
+        return false;
+    }
+    memcpy(mg->vm_key, data, len);
+    explicit_bzero(data, datalen);
+    return true;
+}
+
+/* KVM: called from kvm_arch_init(), before any RAM exists. */
+static int mktme_kvm_init(ConfidentialGuestSupport *cgs, Error **errp)
+{
+    MktmeGuest *mg = MKTME_GUEST(cgs);
+    MktmeHostCaps caps;
+    char *reason = NULL;
+
+    mg->accel = MKTME_ACCEL_KVM;
+    mg->key_source = mg->has_handle ? MKTME_KEY_SOURCE_HANDLE
+                                    : MKTME_KEY_SOURCE_RANDOM;
+    if (mg->guest_visible) {
+        error_setg(errp, "mktme-guest: guest-visible=on needs TCG; "
+                   "KVM has no interface to show TME-MK to a guest");
+        return -1;
+    }
+    if (mg->key_secret) {
+        error_setg(errp, "mktme-guest: key-secret works only under TCG; "
+                   "under KVM the key stays in the CPU (use handle=)");
+        return -1;
+    }
+    mktme_host_probe(&caps);
+    if (!mktme_host_can_encrypt(&caps, mg->encrypt_mprotect_nr, &reason)) {
+        cgs->ready = true;
+        return mktme_fall_back(mg, reason, errp);
+    }
+    if (mktme_kvm_get_key(mg, errp) < 0) {
+        return -1;
+    }
+    mg->enabled = true;
+    mktme_start_marking(mg);
+    error_setg(&mg->migration_blocker, "mktme-guest: the guest's memory "
+               "is encrypted with a host CPU key that cannot migrate");
+    if (migrate_add_blocker(&mg->migration_blocker, errp) < 0) {
+        return -1;
+    }
+    cgs->ready = true;
+    return 0;
+}
+
+/* TCG and qtest: the emulated memory controller encrypts. */
+static void mktme_machine_done(Notifier *n, void *unused)
+{
+    MktmeGuest *mg = container_of(n, MktmeGuest, machine_done);
+    ConfidentialGuestSupport *cgs = CONFIDENTIAL_GUEST_SUPPORT(mg);
+    Error *err = NULL;
+
+    if (mktme_guest_get() != mg) {
+        error_report("mktme-guest '%s' is not used by the machine "
+                     "(select it with -machine memory-encryption=%s)",
+                     object_get_canonical_path_component(OBJECT(mg)),
+                     object_get_canonical_path_component(OBJECT(mg)));
+        exit(1);
+    }
+    if (!object_dynamic_cast(qdev_get_machine(), TYPE_X86_MACHINE)) {
+        error_report("mktme-guest: needs an x86 PC machine, not '%s'",
+                     MACHINE_GET_CLASS(qdev_get_machine())->name);
+        exit(1);
+    }
+    if (kvm_enabled()) {
+        return;     /* mktme_kvm_init() did the work */
+    }
+    if (tcg_enabled()) {
+        mg->accel = MKTME_ACCEL_TCG;
+    } else if (qtest_enabled()) {
+        mg->accel = MKTME_ACCEL_QTEST;
+    } else {
+        error_report("mktme-guest: needs the kvm, tcg or qtest accelerator");
+        exit(1);
+    }
+    if (!mktme_load_vm_key(mg, &err) || !mktme_mc_init(mg, &err)) {
+        error_report_err(err);
+        exit(1);
+    }
+    mg->enabled = true;
+    mktme_start_marking(mg);
+    trace_mktme_emulation_ready(MktmeAccel_str(mg->accel),
+                                MktmeAlgorithm_str(mg->algorithm),
+                                MktmeKeySource_str(mg->key_source));
+    cgs->ready = true;
+}
+
+static void mktme_guest_complete(UserCreatable *uc, Error **errp)
+{
+    MktmeGuest *mg = MKTME_GUEST(uc);
+
+    if (mg->keyid_bits < 1 || mg->keyid_bits > 15) {
+        error_setg(errp, "mktme-guest: keyid-bits must be 1 to 15, not %u",
+                   mg->keyid_bits);
+        return;
+    }
+    if (mg->max_keys >= (1u << mg->keyid_bits)) {
+        error_setg(errp, "mktme-guest: max-keys=%u needs more KeyIDs than "
+                   "keyid-bits=%u give (at most %u)", mg->max_keys,
+                   mg->keyid_bits, (1u << mg->keyid_bits) - 1);
+        return;
+    }
+    if (mg->has_handle && mg->key_secret) {
+        error_setg(errp, "mktme-guest: handle and key-secret exclude each "
+                   "other");
+        return;
+    }
+    mg->machine_done.notify = mktme_machine_done;
+    qemu_add_machine_init_done_notifier(&mg->machine_done);
+}
+
+static void mktme_guest_set_policy(Object *obj, int value, Error **errp)
+{
+    MKTME_GUEST(obj)->policy = value;
+}
+
+static int mktme_guest_get_policy(Object *obj, Error **errp)
+{
+    return MKTME_GUEST(obj)->policy;
+}
+
+static void mktme_guest_set_algorithm(Object *obj, int value, Error **errp)
+{
+    MKTME_GUEST(obj)->algorithm = value;
+}
+
+static int mktme_guest_get_algorithm(Object *obj, Error **errp)
+{
+    return MKTME_GUEST(obj)->algorithm;
+}
+
+static char *mktme_guest_get_key_secret(Object *obj, Error **errp)
+{
+    return g_strdup(MKTME_GUEST(obj)->key_secret);
+}
+
+static void mktme_guest_set_key_secret(Object *obj, const char *value,
+                                       Error **errp)
+{
+    MktmeGuest *mg = MKTME_GUEST(obj);
+
+    g_free(mg->key_secret);
+    mg->key_secret = g_strdup(value);
+}
+
+static void mktme_guest_get_handle(Object *obj, Visitor *v, const char *name,
+                                   void *opaque, Error **errp)
+{
+    visit_type_uint32(v, name, &MKTME_GUEST(obj)->handle, errp);
+}
+
+static void mktme_guest_set_handle(Object *obj, Visitor *v, const char *name,
+                                   void *opaque, Error **errp)
+{
+    MktmeGuest *mg = MKTME_GUEST(obj);
+    uint32_t value;
+
+    if (!visit_type_uint32(v, name, &value, errp)) {
+        return;
+    }
+    if (value == 0 || value > INT32_MAX) {
+        error_setg(errp, "mktme-guest: handle must be a kernel key serial "
+                   "number (1 to %d), not %" PRIu32, INT32_MAX, value);
+        return;
+    }
+    mg->handle = value;
+    mg->has_handle = true;
+}
+
+static bool mktme_guest_get_guest_visible(Object *obj, Error **errp)
+{
+    return MKTME_GUEST(obj)->guest_visible;
+}
+
+static void mktme_guest_set_guest_visible(Object *obj, bool value,
+                                          Error **errp)
+{
+    MKTME_GUEST(obj)->guest_visible = value;
+}
+
+static bool mktme_guest_get_activate(Object *obj, Error **errp)
+{
+    return MKTME_GUEST(obj)->activate;
+}
+
+static void mktme_guest_set_activate(Object *obj, bool value, Error **errp)
+{
+    MKTME_GUEST(obj)->activate = value;
+}
+
+OBJECT_DEFINE_TYPE_WITH_INTERFACES(MktmeGuest, mktme_guest, MKTME_GUEST,
+                                   X86_CONFIDENTIAL_GUEST,
+                                   { TYPE_USER_CREATABLE },
+                                   { NULL })
+
+static void mktme_guest_class_init(ObjectClass *oc, void *data)
+{
+    ConfidentialGuestSupportClass *cgsc = CONFIDENTIAL_GUEST_SUPPORT_CLASS(oc);
+    UserCreatableClass *ucc = USER_CREATABLE_CLASS(oc);
+
+    cgsc->kvm_init = mktme_kvm_init;
+    ucc->complete = mktme_guest_complete;
+
+    object_class_property_add_enum(oc, "policy", "MktmePolicy",
+                                   &MktmePolicy_lookup,
+                                   mktme_guest_get_policy,
+                                   mktme_guest_set_policy);
+    object_class_property_set_description(oc, "policy",
+        "if-supported: run unencrypted when the host cannot encrypt; "
+        "required: refuse to start");
+    object_class_property_add_enum(oc, "algorithm", "MktmeAlgorithm",
+                                   &MktmeAlgorithm_lookup,
+                                   mktme_guest_get_algorithm,
+                                   mktme_guest_set_algorithm);
+    object_class_property_add_str(oc, "key-secret",
+                                  mktme_guest_get_key_secret,
+                                  mktme_guest_set_key_secret);
+    object_class_property_set_description(oc, "key-secret",
+        "ID of a secret object holding the VM key (TCG)");
+    object_class_property_add(oc, "handle", "uint32",
+                              mktme_guest_get_handle,
+                              mktme_guest_set_handle, NULL, NULL);
+    object_class_property_set_description(oc, "handle",
+        "serial of a kernel key of type mktme (KVM)");
+    object_class_property_add_bool(oc, "guest-visible",
+                                   mktme_guest_get_guest_visible,
+                                   mktme_guest_set_guest_visible);
+    object_class_property_add_bool(oc, "activate",
+                                   mktme_guest_get_activate,
+                                   mktme_guest_set_activate);
+}
+
+static void mktme_guest_init(Object *obj)
+{
+    MktmeGuest *mg = MKTME_GUEST(obj);
+
+    mg->policy = MKTME_POLICY_REQUIRED;
+    mg->algorithm = MKTME_ALGORITHM_AES_XTS_128;
+    mg->keyid_bits = 6;
+    mg->activate = true;
+    mg->ram_blocks = g_hash_table_new(NULL, NULL);
+    object_property_add_uint8_ptr(obj, "keyid-bits", &mg->keyid_bits,
+                                  OBJ_PROP_FLAG_READWRITE);
+    object_property_add_uint16_ptr(obj, "max-keys", &mg->max_keys,
+                                   OBJ_PROP_FLAG_READWRITE);
+    object_property_add_uint32_ptr(obj, "encrypt-mprotect-nr",
+                                   &mg->encrypt_mprotect_nr,
+                                   OBJ_PROP_FLAG_READWRITE);
+}
+
+static void mktme_guest_finalize(Object *obj)
+{
+    MktmeGuest *mg = MKTME_GUEST(obj);
+
+    if (mg->ram_notifier.ram_block_added) {
+        ram_block_notifier_remove(&mg->ram_notifier);
+    }
+    if (mg->machine_done.notify) {
+        qemu_remove_machine_init_done_notifier(&mg->machine_done);
+    }
+    migrate_del_blocker(&mg->migration_blocker);
+    mktme_mc_cleanup(mg);
+    mktme_kvm_put_key(mg);
+    explicit_bzero(mg->vm_key, sizeof(mg->vm_key));
+    g_hash_table_destroy(mg->ram_blocks);
+    g_free(mg->key_secret);
+    g_free(mg->reason);
+}

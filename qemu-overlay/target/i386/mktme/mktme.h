@@ -1,0 +1,96 @@
+/*
+ * Intel TME-MK (multi-key total memory encryption): QEMU-side interfaces
+ *
+ * The engine (AES-XTS lines, MSR and PCONFIG model) lives beside this
+ * file in mktme-xts.[ch] and mktme-model.[ch] and knows nothing of QEMU.
+ * This header ties it to QEMU:
+ *   mktme-guest.c  the mktme-guest object, its properties and policy
+ *   mktme-kvm.c    the host kernel interface (probe, keys, RAM marking)
+ *   mktme-mc.c     the emulated memory controller (TCG)
+ *   mktme-qmp.c    QMP and HMP
+ *
+ * Copyright (c) 2026 The qemu-mktme authors
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#ifndef TARGET_I386_MKTME_H
+#define TARGET_I386_MKTME_H
+
+#include "qom/object.h"
+#include "exec/ramlist.h"
+#include "qapi/qapi-types-mktme-target.h"
+#include "target/i386/confidential-guest.h"
+#include "mktme-xts.h"
+#include "mktme-model.h"
+
+#define TYPE_MKTME_GUEST "mktme-guest"
+OBJECT_DECLARE_SIMPLE_TYPE(MktmeGuest, MKTME_GUEST)
+
+/* Largest VM key: data key and tweak key of AES-XTS-256. */
+#define MKTME_VM_KEY_MAX 64
+
+struct MktmeGuest {
+    X86ConfidentialGuest parent_obj;
+
+    /* Properties */
+    MktmePolicy policy;
+    MktmeAlgorithm algorithm;
+    char *key_secret;
+    bool has_handle;
+    uint32_t handle;
+    uint32_t encrypt_mprotect_nr;
+    bool guest_visible;
+    uint8_t keyid_bits;
+    uint16_t max_keys;
+    bool activate;
+
+    /* State */
+    bool enabled;
+    char *reason;               /* why not enabled */
+    MktmeAccel accel;
+    MktmeKeySource key_source;
+    int32_t kernel_key;         /* KVM: serial of the key in use, or 0 */
+    uint8_t vm_key[MKTME_VM_KEY_MAX];  /* TCG: KeyID 0's key */
+    MktmeXtsKey *xts0;          /* TCG: KeyID 0's cipher */
+    GHashTable *ram_blocks;     /* RAMBlock-less marking: host ptr -> size */
+    uint64_t encrypted_memory;
+    RAMBlockNotifier ram_notifier;
+    Notifier machine_done;
+    Error *migration_blocker;
+};
+
+/* The machine's mktme-guest, or NULL. */
+MktmeGuest *mktme_guest_get(void);
+
+/* Length of each of the two keys of @alg, in bytes. */
+size_t mktme_algorithm_key_len(MktmeAlgorithm alg);
+
+/* mktme-kvm.c: the host kernel interface */
+typedef struct MktmeHostCaps {
+    bool cpu_tme;               /* CPUID.7.0:ECX[13] */
+    bool msr_readable;          /* /dev/cpu/0/msr gave us 0x981/0x982 */
+    uint64_t capability;        /* IA32_TME_CAPABILITY, if readable */
+    uint64_t activate;          /* IA32_TME_ACTIVATE, if readable */
+    bool kernel_key_type;       /* the "mktme" key type is registered */
+} MktmeHostCaps;
+
+void mktme_host_probe(MktmeHostCaps *caps);
+/*
+ * Check what KVM encryption needs; on failure return false and set
+ * *reason to a sentence naming the missing piece.
+ */
+bool mktme_host_can_encrypt(const MktmeHostCaps *caps,
+                            uint32_t encrypt_mprotect_nr, char **reason);
+int mktme_kvm_get_key(MktmeGuest *mg, Error **errp);
+int mktme_kvm_mark_ram(MktmeGuest *mg, void *host, size_t size,
+                       Error **errp);
+void mktme_kvm_put_key(MktmeGuest *mg);
+
+/* mktme-mc.c: the emulated memory controller */
+bool mktme_mc_init(MktmeGuest *mg, Error **errp);
+void mktme_mc_cleanup(MktmeGuest *mg);
+/* Read @len bytes of the DRAM image E_0(R) at @pa (64-byte aligned). */
+bool mktme_mc_dram_read(MktmeGuest *mg, hwaddr pa, uint8_t *buf,
+                        size_t len, Error **errp);
+
+#endif

@@ -1,0 +1,368 @@
+/*
+ * QTest for TME-MK (mktme-guest): the object's errors and policy, QMP
+ * and HMP replies, RAM marking (hot-plug included) and the DRAM view,
+ * checked byte for byte against OpenSSL's AES-XTS.
+ *
+ * Copyright (c) 2026 The qemu-mktme authors
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include "qemu/osdep.h"
+#include "libqtest.h"
+#include "qobject/qdict.h"
+#include "qobject/qlist.h"
+#include "qobject/qjson.h"
+#include "qobject/qstring.h"
+#include <openssl/evp.h>
+
+/* 32-byte AES-XTS-128 test key: data key 00..0f, tweak key 10..1f. */
+#define KEY128_B64 "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+/* 64-byte AES-XTS-256 test key: bytes 0x40..0x7f. */
+#define KEY256_B64 "QEFCQ0RFRkdISUpLTE1OT1BRUlNUVVZXWFlaW1xdXl9gYWJjZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXp7fH1+fw=="
+
+#define BASE_ARGS "-machine q35 -nodefaults -m 128M "
+
+static bool have_kvm(void)
+{
+    return qtest_has_accel("kvm") && access("/dev/kvm", R_OK | W_OK) == 0;
+}
+
+/*
+ * Run QEMU with @args (split at spaces) and no qtest connection; it must
+ * exit non-zero and print @expected on stderr.
+ */
+static void expect_start_failure(const char *args, const char *expected)
+{
+    const char *qemu = g_getenv("QTEST_QEMU_BINARY");
+    g_autofree char *cmd = g_strdup_printf(
+        "timeout 60 %s -display none -S %s", qemu, args);
+    g_auto(GStrv) argv = g_strsplit(cmd, " ", -1);
+    g_autofree char *out = NULL, *err = NULL;
+    g_autoptr(GError) gerr = NULL;
+    int status;
+
+    g_assert_true(g_spawn_sync(NULL, argv, NULL, G_SPAWN_SEARCH_PATH, NULL,
+                               NULL, &out, &err, &status, &gerr));
+    if (!g_spawn_check_wait_status(status, NULL) && strstr(err, expected)) {
+        g_assert_cmpint(WEXITSTATUS(status), ==, 1);
+        /* One error, on one line */
+        g_assert_cmpint(strchr(err, '\n') - err + 1, ==, strlen(err));
+        return;
+    }
+    g_printerr("args: %s\nexit status %d\nstderr: %s\nexpected: %s\n", args,
+               status, err, expected);
+    g_assert_not_reached();
+}
+
+static void test_errors(void)
+{
+    static const char *cases[][2] = {
+        { BASE_ARGS "-object mktme-guest,id=k0,policy=bogus "
+          "-machine memory-encryption=k0",
+          "Parameter 'policy' does not accept value 'bogus'" },
+        { BASE_ARGS "-object mktme-guest,id=k0,algorithm=aes-xts-512 "
+          "-machine memory-encryption=k0",
+          "Parameter 'algorithm' does not accept value 'aes-xts-512'" },
+        { BASE_ARGS "-object secret,id=s0,data=" KEY128_B64 ",format=base64 "
+          "-object mktme-guest,id=k0,key-secret=s0,algorithm=aes-xts-256 "
+          "-machine memory-encryption=k0",
+          "mktme-guest: key-secret 's0' holds 32 bytes; aes-xts-256 needs "
+          "64 (data key then tweak key)" },
+        { BASE_ARGS "-object mktme-guest,id=k0,key-secret=nosuch "
+          "-machine memory-encryption=k0",
+          "No secret with id 'nosuch'" },
+        { BASE_ARGS "-object mktme-guest,id=k0,keyid-bits=16 "
+          "-machine memory-encryption=k0",
+          "mktme-guest: keyid-bits must be 1 to 15, not 16" },
+        { BASE_ARGS "-object mktme-guest,id=k0,keyid-bits=2,max-keys=4 "
+          "-machine memory-encryption=k0",
+          "mktme-guest: max-keys=4 needs more KeyIDs than keyid-bits=2 "
+          "give (at most 3)" },
+        { BASE_ARGS "-object mktme-guest,id=k0,handle=0 "
+          "-machine memory-encryption=k0",
+          "mktme-guest: handle must be a kernel key serial number" },
+        { BASE_ARGS "-object secret,id=s0,data=x "
+          "-object mktme-guest,id=k0,key-secret=s0,handle=5 "
+          "-machine memory-encryption=k0",
+          "mktme-guest: handle and key-secret exclude each other" },
+        { BASE_ARGS "-object secret,id=s0,data=x "
+          "-machine memory-encryption=s0",
+          "Invalid parameter type for 'confidential-guest-support', "
+          "expected: confidential-guest-support" },
+        { BASE_ARGS "-object mktme-guest,id=k0 -accel qtest",
+          "mktme-guest 'k0' is not used by the machine "
+          "(select it with -machine memory-encryption=k0)" },
+        { BASE_ARGS "-object mktme-guest,id=k0 -object mktme-guest,id=k1 "
+          "-machine memory-encryption=k1 -accel qtest",
+          "mktme-guest 'k0' is not used by the machine" },
+        { "-machine none -object mktme-guest,id=k0 "
+          "-machine memory-encryption=k0 -accel qtest",
+          "mktme-guest: needs an x86 PC machine, not 'none'" },
+    };
+
+    for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+        expect_start_failure(cases[i][0], cases[i][1]);
+    }
+}
+
+/* Sum of the sizes of the machine's RAM blocks, from "info ramblock". */
+static uint64_t ramblock_total(QTestState *qts)
+{
+    g_autofree char *out = qtest_hmp(qts, "info ramblock");
+    g_auto(GStrv) lines = g_strsplit(out, "\n", -1);
+    uint64_t total = 0;
+
+    for (char **l = lines + 1; *l; l++) {
+        g_auto(GStrv) f = g_strsplit_set(g_strstrip(*l), " ", -1);
+        int n = 0;
+        char *used = NULL;
+
+        /* Block Name  PageSize  Offset  Used  Total  HVA  RO */
+        for (char **w = f; *w; w++) {
+            if (**w && n++ == 4) {
+                used = *w;
+            }
+        }
+        if (used) {
+            total += g_ascii_strtoull(used, NULL, 16);
+        }
+    }
+    return total;
+}
+
+static void test_query_tcg(void)
+{
+    QTestState *qts = qtest_init(BASE_ARGS
+        "-object secret,id=s0,data=" KEY128_B64 ",format=base64 "
+        "-object mktme-guest,id=k0,key-secret=s0 "
+        "-machine memory-encryption=k0");
+    QDict *ret = qtest_qmp_assert_success_ref(qts,
+                                              "{'execute': 'query-mktme'}");
+    g_autoptr(GString) json = qobject_to_json(QOBJECT(ret));
+    g_autofree char *expected = g_strdup_printf(
+        "{\"encrypted-memory\": %" PRIu64 ", \"keys\": 0, "
+        "\"keyid-bits\": 0, \"guest-visible\": false, "
+        "\"key-source\": \"secret\", \"algorithm\": \"aes-xts-128\", "
+        "\"accel\": \"qtest\", \"policy\": \"required\", "
+        "\"enabled\": true}", ramblock_total(qts));
+    g_autofree char *hmp = qtest_hmp(qts, "info mktme");
+
+    g_assert_cmpstr(json->str, ==, expected);
+    g_assert_true(g_str_has_prefix(hmp, "MKTME enabled\r\npolicy: required"));
+    g_assert_nonnull(strstr(hmp, "key source: secret"));
+    qobject_unref(ret);
+    qtest_quit(qts);
+}
+
+static void test_query_absent(void)
+{
+    QTestState *qts = qtest_init(BASE_ARGS);
+    QDict *rsp = qtest_qmp(qts, "{'execute': 'query-mktme'}");
+    g_autofree char *hmp = qtest_hmp(qts, "info mktme");
+
+    g_assert_cmpstr(qdict_get_str(qdict_get_qdict(rsp, "error"), "desc"), ==,
+                    "MKTME is not enabled: the machine has no mktme-guest "
+                    "object");
+    g_assert_cmpstr(hmp, ==, "MKTME is not enabled: the machine has no "
+                    "mktme-guest object\r\n");
+    qobject_unref(rsp);
+
+    rsp = qtest_qmp_assert_success_ref(qts,
+                                       "{'execute': "
+                                       "'query-mktme-capabilities'}");
+    g_assert_true(qdict_get_bool(rsp, "emulation"));
+    g_assert_cmpint(qdict_get_int(rsp, "max-keyid-bits"), ==, 15);
+    g_assert_cmpint(qlist_size(qdict_get_qlist(rsp, "algorithms")), ==, 2);
+    /* No TME-MK host exists to run this on: the host reports none. */
+    g_assert_false(qdict_get_bool(rsp, "kvm"));
+    qobject_unref(rsp);
+    qtest_quit(qts);
+}
+
+/* A hot-plugged DIMM is marked too, and its size counts. */
+static void test_hotplug_marking(void)
+{
+    QTestState *qts = qtest_init("-machine q35 -nodefaults "
+                                 "-m 128M,slots=2,maxmem=512M "
+                                 "-object mktme-guest,id=k0 "
+                                 "-machine memory-encryption=k0");
+    QDict *ret = qtest_qmp_assert_success_ref(qts,
+                                              "{'execute': 'query-mktme'}");
+    int64_t before = qdict_get_int(ret, "encrypted-memory");
+
+    qobject_unref(ret);
+    qtest_qmp_assert_success(qts, "{'execute': 'object-add', 'arguments': "
+                             "{'qom-type': 'memory-backend-ram', "
+                             "'id': 'mem1', 'size': 134217728}}");
+    qtest_qmp_assert_success(qts, "{'execute': 'device_add', 'arguments': "
+                             "{'driver': 'pc-dimm', 'id': 'dimm1', "
+                             "'memdev': 'mem1'}}");
+    ret = qtest_qmp_assert_success_ref(qts, "{'execute': 'query-mktme'}");
+    g_assert_cmpint(qdict_get_int(ret, "encrypted-memory"), ==,
+                    before + 134217728);
+    g_assert_cmpstr(qdict_get_str(ret, "key-source"), ==, "random");
+    qobject_unref(ret);
+    qtest_quit(qts);
+}
+
+static void xts_oracle(const uint8_t *key, size_t keylen, uint64_t pa,
+                       uint8_t *out, const uint8_t *in, size_t len,
+                       bool enc)
+{
+    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+    const EVP_CIPHER *c = keylen == 64 ? EVP_aes_256_xts() :
+                                         EVP_aes_128_xts();
+
+    for (size_t off = 0; off < len; off += 64) {
+        uint8_t iv[16] = { 0 };
+        uint64_t line = cpu_to_le64(pa + off);
+        int n;
+
+        memcpy(iv, &line, 8);
+        g_assert_true(EVP_CipherInit_ex(ctx, c, NULL, key, iv, enc));
+        g_assert_true(EVP_CipherUpdate(ctx, out + off, &n, in + off, 64));
+        g_assert_cmpint(n, ==, 64);
+    }
+    EVP_CIPHER_CTX_free(ctx);
+}
+
+typedef struct DramCase {
+    const char *secret_b64;
+    const char *algorithm;
+    uint8_t key0;       /* first key byte; the key is key0, key0+1, ... */
+    size_t keylen;
+} DramCase;
+
+/*
+ * A secret written to guest RAM is absent from the DRAM view, and
+ * decrypting the DRAM view with the key gives it back.
+ */
+static void test_dram_view(const void *opaque)
+{
+    const DramCase *dc = opaque;
+    const uint64_t pa = 0x100000, len = 8192;
+    QTestState *qts = qtest_initf(BASE_ARGS
+        "-object secret,id=s0,data=%s,format=base64 "
+        "-object mktme-guest,id=k0,key-secret=s0,algorithm=%s "
+        "-machine memory-encryption=k0", dc->secret_b64, dc->algorithm);
+    g_autofree uint8_t *plain = g_malloc(len), *dram = NULL;
+    g_autofree uint8_t *expect = g_malloc(len), *back = g_malloc(len);
+    g_autofree char *path = NULL;
+    uint8_t key[64];
+    size_t dlen;
+    int fd;
+
+    for (size_t i = 0; i < dc->keylen; i++) {
+        key[i] = dc->key0 + i;
+    }
+    for (size_t i = 0; i < len; i++) {
+        plain[i] = "The secret lives here. "[i % 23];
+    }
+    qtest_memwrite(qts, pa, plain, len);
+
+    fd = g_file_open_tmp("mktme-dram-XXXXXX", &path, NULL);
+    g_assert_cmpint(fd, >=, 0);
+    close(fd);
+    qtest_qmp_assert_success(qts, "{'execute': 'x-mktme-dram-save', "
+                             "'arguments': {'val': %" PRIu64 ", 'size': %"
+                             PRIu64 ", 'filename': %s}}", pa, len, path);
+    g_assert_true(g_file_get_contents(path, (char **)&dram, &dlen, NULL));
+    unlink(path);
+    g_assert_cmpint(dlen, ==, len);
+
+    g_assert_null(memmem(dram, len, "secret", 6));
+    xts_oracle(key, dc->keylen, pa, expect, plain, len, true);
+    g_assert_cmpmem(dram, len, expect, len);
+    xts_oracle(key, dc->keylen, pa, back, dram, len, false);
+    g_assert_cmpmem(back, len, plain, len);
+
+    /* KeyID 0 (pmemsave, DMA, qtest reads) still sees the plaintext. */
+    qtest_memread(qts, pa, back, len);
+    g_assert_cmpmem(back, len, plain, len);
+    qtest_quit(qts);
+}
+
+static void test_dram_save_errors(void)
+{
+    QTestState *qts = qtest_init(BASE_ARGS "-object mktme-guest,id=k0 "
+                                 "-machine memory-encryption=k0");
+    QDict *rsp;
+
+    rsp = qtest_qmp(qts, "{'execute': 'x-mktme-dram-save', 'arguments': "
+                    "{'val': 65, 'size': 64, 'filename': '/dev/null'}}");
+    g_assert_cmpstr(qdict_get_str(qdict_get_qdict(rsp, "error"), "desc"), ==,
+                    "val and size must be multiples of 64");
+    qobject_unref(rsp);
+    rsp = qtest_qmp(qts, "{'execute': 'x-mktme-dram-save', 'arguments': "
+                    "{'val': 0, 'size': 64, 'filename': "
+                    "'/nonexistent/dir/f'}}");
+    g_assert_nonnull(strstr(qdict_get_str(qdict_get_qdict(rsp, "error"),
+                                          "desc"), "/nonexistent/dir/f"));
+    qobject_unref(rsp);
+    rsp = qtest_qmp(qts, "{'execute': 'x-mktme-dram-save', 'arguments': "
+                    "{'val': 18446744073709551552, 'size': 128, "
+                    "'filename': '/dev/null'}}");
+    g_assert_cmpstr(qdict_get_str(qdict_get_qdict(rsp, "error"), "desc"), ==,
+                    "val + size wraps around");
+    qobject_unref(rsp);
+    qtest_quit(qts);
+}
+
+/*
+ * KVM on a host without TME-MK (every host today): if-supported runs the
+ * guest unencrypted and says why; required refuses to start.
+ */
+static void test_kvm_policy(void)
+{
+    QTestState *qts;
+    QDict *ret;
+
+    if (!have_kvm()) {
+        g_test_skip("/dev/kvm is not usable");
+        return;
+    }
+    expect_start_failure(BASE_ARGS "-object mktme-guest,id=k0 "
+                         "-machine memory-encryption=k0 -accel kvm",
+                         "mktme-guest: cannot encrypt guest memory: the host "
+                         "CPU does not enumerate TME (CPUID.7.0:ECX[13], "
+                         "/proc/cpuinfo flag tme) (policy=required)");
+    expect_start_failure(BASE_ARGS "-object mktme-guest,id=k0,"
+                         "guest-visible=on -machine memory-encryption=k0 "
+                         "-accel kvm",
+                         "mktme-guest: guest-visible=on needs TCG");
+
+    qts = qtest_init(BASE_ARGS "-object mktme-guest,id=k0,"
+                     "policy=if-supported,handle=42 "
+                     "-machine memory-encryption=k0 -accel kvm");
+    ret = qtest_qmp_assert_success_ref(qts, "{'execute': 'query-mktme'}");
+    {
+        g_autoptr(GString) json = qobject_to_json(QOBJECT(ret));
+
+        g_assert_cmpstr(json->str, ==,
+            "{\"encrypted-memory\": 0, \"keys\": 0, \"keyid-bits\": 0, "
+            "\"guest-visible\": false, \"key-source\": \"handle\", "
+            "\"algorithm\": \"aes-xts-128\", \"accel\": \"kvm\", "
+            "\"policy\": \"if-supported\", \"reason\": \"the host CPU does "
+            "not enumerate TME (CPUID.7.0:ECX[13], /proc/cpuinfo flag "
+            "tme)\", \"enabled\": false}");
+    }
+    qobject_unref(ret);
+    qtest_quit(qts);
+}
+
+int main(int argc, char **argv)
+{
+    static const DramCase dram128 = { KEY128_B64, "aes-xts-128", 0x00, 32 };
+    static const DramCase dram256 = { KEY256_B64, "aes-xts-256", 0x40, 64 };
+
+    g_test_init(&argc, &argv, NULL);
+    qtest_add_func("/mktme/errors", test_errors);
+    qtest_add_func("/mktme/query/qtest", test_query_tcg);
+    qtest_add_func("/mktme/query/absent", test_query_absent);
+    qtest_add_func("/mktme/ram/hotplug", test_hotplug_marking);
+    qtest_add_data_func("/mktme/dram/aes-xts-128", &dram128, test_dram_view);
+    qtest_add_data_func("/mktme/dram/aes-xts-256", &dram256, test_dram_view);
+    qtest_add_func("/mktme/dram/errors", test_dram_save_errors);
+    qtest_add_func("/mktme/kvm/policy", test_kvm_policy);
+    return g_test_run();
+}

@@ -134,6 +134,7 @@ MktmePlatform *mktme_platform_new(const MktmeConfig *cfg)
 
     p->cfg = *cfg;
     p->keys = g_new0(MktmeKeyEntry, cfg->max_keys + 1);
+    p->nr_entries = cfg->max_keys + 1;
     mktme_platform_reset(p);
     return p;
 }

@@ -121,6 +121,7 @@ typedef struct MktmePlatform {
     uint64_t exclude_mask;
     uint64_t exclude_base;
     MktmeKeyEntry *keys;         /* cfg.max_keys + 1 entries, [0] unused */
+    uint32_t nr_entries;         /* cfg.max_keys + 1, for migration */
     /* Derived / diagnostic state (not migrated) */
     uint32_t generation;         /* bumped on any change visible to a read */
     MktmeFault last_fault;       /* reason of the last msr_write/key_program */

@@ -9,6 +9,9 @@
 
 #include "qemu/osdep.h"
 #include "libqtest.h"
+#include "qemu/bswap.h"
+#include "qemu/units.h"
+#include "qapi/error.h"
 #include "qobject/qdict.h"
 #include "qobject/qlist.h"
 #include "qobject/qjson.h"
@@ -43,8 +46,8 @@ static void expect_start_failure(const char *args, const char *expected)
 
     g_assert_true(g_spawn_sync(NULL, argv, NULL, G_SPAWN_SEARCH_PATH, NULL,
                                NULL, &out, &err, &status, &gerr));
-    if (!g_spawn_check_wait_status(status, NULL) && strstr(err, expected)) {
-        g_assert_cmpint(WEXITSTATUS(status), ==, 1);
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 1 &&
+        strstr(err, expected)) {
         /* One error, on one line */
         g_assert_cmpint(strchr(err, '\n') - err + 1, ==, strlen(err));
         return;
@@ -95,6 +98,16 @@ static void test_errors(void)
         { BASE_ARGS "-object mktme-guest,id=k0 -object mktme-guest,id=k1 "
           "-machine memory-encryption=k1 -accel qtest",
           "mktme-guest 'k0' is not used by the machine" },
+        { BASE_ARGS "-cpu max,vendor=AuthenticAMD "
+          "-object mktme-guest,id=k0,guest-visible=on "
+          "-machine memory-encryption=k0 -accel qtest",
+          "mktme-guest: guest-visible=on needs an Intel CPU model "
+          "(for example -cpu max,vendor=GenuineIntel)" },
+        { BASE_ARGS "-cpu max,vendor=GenuineIntel,phys-bits=36 "
+          "-object mktme-guest,id=k0,guest-visible=on,keyid-bits=10 "
+          "-machine memory-encryption=k0 -accel qtest",
+          "mktme-guest: RAM top 0x8000000 does not fit below 2^26 "
+          "(36 physical address bits minus 10 KeyID bits)" },
         { "-machine none -object mktme-guest,id=k0 "
           "-machine memory-encryption=k0 -accel qtest",
           "mktme-guest: needs an x86 PC machine, not 'none'" },
@@ -105,8 +118,11 @@ static void test_errors(void)
     }
 }
 
-/* Sum of the sizes of the machine's RAM blocks, from "info ramblock". */
-static uint64_t ramblock_total(QTestState *qts)
+/*
+ * Sum of the sizes of the machine's writable RAM blocks (its DRAM; ROM
+ * images are not encrypted), from "info ramblock".
+ */
+static uint64_t dram_total(QTestState *qts)
 {
     g_autofree char *out = qtest_hmp(qts, "info ramblock");
     g_auto(GStrv) lines = g_strsplit(out, "\n", -1);
@@ -114,20 +130,36 @@ static uint64_t ramblock_total(QTestState *qts)
 
     for (char **l = lines + 1; *l; l++) {
         g_auto(GStrv) f = g_strsplit_set(g_strstrip(*l), " ", -1);
-        int n = 0;
-        char *used = NULL;
+        g_autoptr(GPtrArray) w = g_ptr_array_new();
 
-        /* Block Name  PageSize  Offset  Used  Total  HVA  RO */
-        for (char **w = f; *w; w++) {
-            if (**w && n++ == 4) {
-                used = *w;
+        /* Block-Name PSize(2 words) Offset Used Total HVA RO */
+        for (char **p = f; *p; p++) {
+            if (**p) {
+                g_ptr_array_add(w, *p);
             }
         }
-        if (used) {
-            total += g_ascii_strtoull(used, NULL, 16);
+        if (w->len == 8 && !strcmp(g_ptr_array_index(w, 7), "rw")) {
+            total += g_ascii_strtoull(g_ptr_array_index(w, 5), NULL, 16);
         }
     }
     return total;
+}
+
+/* The reply of query-mktme must be exactly the JSON @expected. */
+static void assert_query_mktme(QTestState *qts, const char *expected)
+{
+    QDict *ret = qtest_qmp_assert_success_ref(qts,
+                                              "{'execute': 'query-mktme'}");
+    QObject *want = qobject_from_json(expected, &error_abort);
+
+    if (!qobject_is_equal(QOBJECT(ret), want)) {
+        g_autoptr(GString) got = qobject_to_json(QOBJECT(ret));
+
+        g_printerr("got:      %s\nexpected: %s\n", got->str, expected);
+        g_assert_not_reached();
+    }
+    qobject_unref(want);
+    qobject_unref(ret);
 }
 
 static void test_query_tcg(void)
@@ -136,21 +168,46 @@ static void test_query_tcg(void)
         "-object secret,id=s0,data=" KEY128_B64 ",format=base64 "
         "-object mktme-guest,id=k0,key-secret=s0 "
         "-machine memory-encryption=k0");
-    QDict *ret = qtest_qmp_assert_success_ref(qts,
-                                              "{'execute': 'query-mktme'}");
-    g_autoptr(GString) json = qobject_to_json(QOBJECT(ret));
-    g_autofree char *expected = g_strdup_printf(
+    g_autofree char *expected = NULL;
+    g_autofree char *hmp = qtest_hmp(qts, "info mktme");
+
+    /* -m 128M: pc.ram is all the DRAM there is */
+    g_assert_cmpint(dram_total(qts), ==, 128 * MiB);
+    expected = g_strdup_printf(
         "{\"encrypted-memory\": %" PRIu64 ", \"keys\": 0, "
         "\"keyid-bits\": 0, \"guest-visible\": false, "
         "\"key-source\": \"secret\", \"algorithm\": \"aes-xts-128\", "
         "\"accel\": \"qtest\", \"policy\": \"required\", "
-        "\"enabled\": true}", ramblock_total(qts));
-    g_autofree char *hmp = qtest_hmp(qts, "info mktme");
+        "\"enabled\": true}", dram_total(qts));
+    assert_query_mktme(qts, expected);
+    g_assert_cmpstr(hmp, ==,
+                    "MKTME enabled\r\n"
+                    "policy: required\r\n"
+                    "accelerator: qtest\r\n"
+                    "algorithm: aes-xts-128\r\n"
+                    "key source: secret\r\n"
+                    "guest-visible: off\r\n"
+                    "KeyID bits: 0\r\n"
+                    "keys: 0\r\n"
+                    "encrypted memory: 134217728 bytes\r\n");
+    qtest_quit(qts);
+}
 
-    g_assert_cmpstr(json->str, ==, expected);
-    g_assert_true(g_str_has_prefix(hmp, "MKTME enabled\r\npolicy: required"));
-    g_assert_nonnull(strstr(hmp, "key source: secret"));
-    qobject_unref(ret);
+/* guest-visible=on: the platform's KeyIDs are reported. */
+static void test_query_guest_visible(void)
+{
+    QTestState *qts = qtest_init(BASE_ARGS
+        "-cpu max,vendor=GenuineIntel,phys-bits=46 "
+        "-object mktme-guest,id=k0,guest-visible=on,keyid-bits=5,"
+        "max-keys=20,algorithm=aes-xts-256 "
+        "-machine memory-encryption=k0");
+
+    assert_query_mktme(qts,
+                 "{\"encrypted-memory\": 134217728, \"keys\": 20, "
+                 "\"keyid-bits\": 5, \"guest-visible\": true, "
+                 "\"key-source\": \"random\", "
+                 "\"algorithm\": \"aes-xts-256\", \"accel\": \"qtest\", "
+                 "\"policy\": \"required\", \"enabled\": true}");
     qtest_quit(qts);
 }
 
@@ -315,7 +372,6 @@ static void test_dram_save_errors(void)
 static void test_kvm_policy(void)
 {
     QTestState *qts;
-    QDict *ret;
 
     if (!have_kvm()) {
         g_test_skip("/dev/kvm is not usable");
@@ -334,19 +390,13 @@ static void test_kvm_policy(void)
     qts = qtest_init(BASE_ARGS "-object mktme-guest,id=k0,"
                      "policy=if-supported,handle=42 "
                      "-machine memory-encryption=k0 -accel kvm");
-    ret = qtest_qmp_assert_success_ref(qts, "{'execute': 'query-mktme'}");
-    {
-        g_autoptr(GString) json = qobject_to_json(QOBJECT(ret));
-
-        g_assert_cmpstr(json->str, ==,
-            "{\"encrypted-memory\": 0, \"keys\": 0, \"keyid-bits\": 0, "
-            "\"guest-visible\": false, \"key-source\": \"handle\", "
-            "\"algorithm\": \"aes-xts-128\", \"accel\": \"kvm\", "
-            "\"policy\": \"if-supported\", \"reason\": \"the host CPU does "
-            "not enumerate TME (CPUID.7.0:ECX[13], /proc/cpuinfo flag "
-            "tme)\", \"enabled\": false}");
-    }
-    qobject_unref(ret);
+    assert_query_mktme(qts,
+        "{\"encrypted-memory\": 0, \"keys\": 0, \"keyid-bits\": 0, "
+        "\"guest-visible\": false, \"key-source\": \"handle\", "
+        "\"algorithm\": \"aes-xts-128\", \"accel\": \"kvm\", "
+        "\"policy\": \"if-supported\", \"reason\": \"the host CPU does "
+        "not enumerate TME (CPUID.7.0:ECX[13], /proc/cpuinfo flag "
+        "tme)\", \"enabled\": false}");
     qtest_quit(qts);
 }
 
@@ -358,6 +408,7 @@ int main(int argc, char **argv)
     g_test_init(&argc, &argv, NULL);
     qtest_add_func("/mktme/errors", test_errors);
     qtest_add_func("/mktme/query/qtest", test_query_tcg);
+    qtest_add_func("/mktme/query/guest-visible", test_query_guest_visible);
     qtest_add_func("/mktme/query/absent", test_query_absent);
     qtest_add_func("/mktme/ram/hotplug", test_hotplug_marking);
     qtest_add_data_func("/mktme/dram/aes-xts-128", &dram128, test_dram_view);

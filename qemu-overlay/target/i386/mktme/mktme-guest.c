@@ -23,12 +23,16 @@
 #include "crypto/random.h"
 #include "hw/boards.h"
 #include "hw/i386/x86.h"
+#include "system/reset.h"
+#include "system/system.h"
+#include "cpu.h"
 #include "system/kvm.h"
 #include "system/qtest.h"
 #include "system/tcg.h"
 #include "exec/memory.h"
 #include "exec/ramblock.h"
 #include "migration/blocker.h"
+#include "migration/vmstate.h"
 #include "mktme.h"
 #include "trace.h"
 
@@ -92,7 +96,6 @@ static void mktme_ram_block_added(RAMBlockNotifier *n, void *host,
         exit(1);
     }
     g_hash_table_insert(mg->ram_blocks, rb, GSIZE_TO_POINTER(max_size));
-    mg->encrypted_memory += max_size;
     trace_mktme_ram_mark(qemu_ram_get_idstr(rb), max_size);
 }
 
@@ -104,9 +107,30 @@ static void mktme_ram_block_removed(RAMBlockNotifier *n, void *host,
     RAMBlock *rb = qemu_ram_block_from_host(host, false, &offset);
 
     if (rb && g_hash_table_remove(mg->ram_blocks, rb)) {
-        mg->encrypted_memory -= max_size;
         trace_mktme_ram_unmark(qemu_ram_get_idstr(rb), max_size);
     }
+}
+
+bool mktme_ram_block_encrypted(MktmeGuest *mg, RAMBlock *rb)
+{
+    /* Firmware images and fw_cfg blobs are ROM, not DRAM. */
+    return g_hash_table_contains(mg->ram_blocks, rb) && !rb->mr->readonly &&
+           !memory_region_is_rom(rb->mr);
+}
+
+uint64_t mktme_encrypted_memory(MktmeGuest *mg)
+{
+    GHashTableIter it;
+    gpointer rb, size;
+    uint64_t total = 0;
+
+    g_hash_table_iter_init(&it, mg->ram_blocks);
+    while (g_hash_table_iter_next(&it, &rb, &size)) {
+        if (mktme_ram_block_encrypted(mg, rb)) {
+            total += GPOINTER_TO_SIZE(size);
+        }
+    }
+    return total;
 }
 
 static void mktme_start_marking(MktmeGuest *mg)
@@ -124,6 +148,7 @@ static bool mktme_load_vm_key(MktmeGuest *mg, Error **errp)
     g_autofree uint8_t *data = NULL;
     size_t datalen;
 
+    mg->key_len = len;
     if (!mg->key_secret) {
         mg->key_source = MKTME_KEY_SOURCE_RANDOM;
         return qcrypto_random_bytes(mg->vm_key, len, errp) == 0;
@@ -145,7 +170,7 @@ static bool mktme_load_vm_key(MktmeGuest *mg, Error **errp)
 }
 
 /* KVM: called from kvm_arch_init(), before any RAM exists. */
-static int mktme_kvm_init(ConfidentialGuestSupport *cgs, Error **errp)
+static int mktme_kvm_setup(ConfidentialGuestSupport *cgs, Error **errp)
 {
     MktmeGuest *mg = MKTME_GUEST(cgs);
     MktmeHostCaps caps;
@@ -183,6 +208,161 @@ static int mktme_kvm_init(ConfidentialGuestSupport *cgs, Error **errp)
     return 0;
 }
 
+/* Hardware reset: keys are lost; "firmware" activates TME-MK again. */
+static void mktme_platform_reset_handler(void *opaque)
+{
+    MktmeGuest *mg = opaque;
+
+    mktme_platform_reset(mg->platform);
+    if (mg->activate) {
+        mktme_platform_activate_default(mg->platform, mg->keyid_bits);
+    }
+    mktme_mc_update(mg);
+}
+
+/* guest-visible=on: the emulated TME-MK platform the guest programs. */
+static bool mktme_platform_init(MktmeGuest *mg, Error **errp)
+{
+    MachineState *ms = MACHINE(qdev_get_machine());
+    X86MachineState *x86ms = X86_MACHINE(ms);
+    X86CPU *cpu = X86_CPU(first_cpu);
+    MktmeConfig cfg = {
+        .phys_bits = cpu->phys_bits,
+        .max_keyid_bits = mg->keyid_bits,
+        .max_keys = mg->max_keys ?: (1u << mg->keyid_bits) - 1,
+        .aes_xts_128 = true,
+        .aes_xts_256 = true,
+        .bypass = true,
+    };
+    uint64_t ram_top = x86ms->above_4g_mem_size ?
+                       x86ms->above_4g_mem_start + x86ms->above_4g_mem_size :
+                       x86ms->below_4g_mem_size;
+    g_autofree char *msg = NULL;
+
+    if (!IS_INTEL_CPU(&cpu->env)) {
+        error_setg(errp, "mktme-guest: guest-visible=on needs an Intel CPU "
+                   "model (for example -cpu max,vendor=GenuineIntel)");
+        return false;
+    }
+    if (ms->device_memory) {
+        ram_top = MAX(ram_top, ms->device_memory->base +
+                      memory_region_size(&ms->device_memory->mr));
+    }
+    if (!mktme_config_check(&cfg, ram_top, &msg)) {
+        error_setg(errp, "mktme-guest: %s", msg);
+        return false;
+    }
+    mg->platform = mktme_platform_new(&cfg);
+    qemu_register_reset(mktme_platform_reset_handler, mg);
+    return true;
+}
+
+/*
+ * Migration (TCG and qtest).  RAM migrates as R, the KeyID-0 view; for
+ * every other KeyID (and the DRAM view) to read the same on the
+ * destination, the VM's key and the key table migrate too.  The stream
+ * therefore carries keys: protect it (TLS migration).
+ */
+static const VMStateDescription vmstate_mktme_key_entry = {
+    .name = "mktme/key-entry",
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .fields = (const VMStateField[]) {
+        VMSTATE_UINT8(mode, MktmeKeyEntry),
+        VMSTATE_UINT8(alg, MktmeKeyEntry),
+        VMSTATE_UINT8_ARRAY(data_key, MktmeKeyEntry, 32),
+        VMSTATE_UINT8_ARRAY(tweak_key, MktmeKeyEntry, 32),
+        VMSTATE_END_OF_LIST()
+    }
+};
+
+static const VMStateDescription vmstate_mktme_platform = {
+    .name = "mktme/platform",
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .fields = (const VMStateField[]) {
+        VMSTATE_UINT32_EQUAL(cfg.phys_bits, MktmePlatform, NULL),
+        VMSTATE_UINT32_EQUAL(cfg.max_keyid_bits, MktmePlatform, NULL),
+        VMSTATE_UINT32_EQUAL(nr_entries, MktmePlatform, NULL),
+        VMSTATE_UINT64(activate, MktmePlatform),
+        VMSTATE_UINT64(exclude_mask, MktmePlatform),
+        VMSTATE_UINT64(exclude_base, MktmePlatform),
+        VMSTATE_STRUCT_VARRAY_POINTER_UINT32(keys, MktmePlatform, nr_entries,
+                                             vmstate_mktme_key_entry,
+                                             MktmeKeyEntry),
+        VMSTATE_END_OF_LIST()
+    }
+};
+
+static bool mktme_platform_needed(void *opaque)
+{
+    return MKTME_GUEST(opaque)->platform;
+}
+
+static int mktme_post_load(void *opaque, int version_id)
+{
+    MktmeGuest *mg = opaque;
+    g_autofree char *err = NULL;
+    Error *local_err = NULL;
+
+    if (mg->platform &&
+        !mktme_platform_post_load_check(mg->platform, &err)) {
+        error_report("mktme-guest: invalid TME-MK state in the migration "
+                     "stream: %s", err);
+        return -EINVAL;
+    }
+    /* Rebuild every cipher from the loaded keys. */
+    if (!mktme_mc_rekey(mg, &local_err)) {
+        error_report_err(local_err);
+        return -EINVAL;
+    }
+    mktme_mc_update(mg);
+    return 0;
+}
+
+static const VMStateDescription vmstate_mktme_platform_sub = {
+    .name = "mktme-guest/platform",
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .needed = mktme_platform_needed,
+    .fields = (const VMStateField[]) {
+        VMSTATE_STRUCT_POINTER(platform, MktmeGuest, vmstate_mktme_platform,
+                               MktmePlatform),
+        VMSTATE_END_OF_LIST()
+    }
+};
+
+static const VMStateDescription vmstate_mktme = {
+    .name = "mktme-guest",
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .post_load = mktme_post_load,
+    .fields = (const VMStateField[]) {
+        VMSTATE_UINT32_EQUAL(key_len, MktmeGuest, NULL),
+        VMSTATE_UINT8_ARRAY(vm_key, MktmeGuest, MKTME_VM_KEY_MAX),
+        VMSTATE_END_OF_LIST()
+    },
+    .subsections = (const VMStateDescription * const []) {
+        &vmstate_mktme_platform_sub,
+        NULL
+    }
+};
+
+static int mktme_kvm_init(ConfidentialGuestSupport *cgs, Error **errp)
+{
+    Error *err = NULL;
+
+    if (mktme_kvm_setup(cgs, &err) < 0) {
+        /*
+         * Exit here: returning would add "failed to initialize kvm" with
+         * an unrelated errno to the one line that says what is wrong.
+         */
+        error_report_err(err);
+        exit(1);
+    }
+    return 0;
+}
+
 /* TCG and qtest: the emulated memory controller encrypts. */
 static void mktme_machine_done(Notifier *n, void *unused)
 {
@@ -213,12 +393,17 @@ static void mktme_machine_done(Notifier *n, void *unused)
         error_report("mktme-guest: needs the kvm, tcg or qtest accelerator");
         exit(1);
     }
+    if (mg->guest_visible && !mktme_platform_init(mg, &err)) {
+        error_report_err(err);
+        exit(1);
+    }
     if (!mktme_load_vm_key(mg, &err) || !mktme_mc_init(mg, &err)) {
         error_report_err(err);
         exit(1);
     }
     mg->enabled = true;
     mktme_start_marking(mg);
+    vmstate_register_any(NULL, &vmstate_mktme, mg);
     trace_mktme_emulation_ready(MktmeAccel_str(mg->accel),
                                 MktmeAlgorithm_str(mg->algorithm),
                                 MktmeKeySource_str(mg->key_source));
@@ -244,6 +429,11 @@ static void mktme_guest_complete(UserCreatable *uc, Error **errp)
         error_setg(errp, "mktme-guest: handle and key-secret exclude each "
                    "other");
         return;
+    }
+    if (mg->guest_visible) {
+        /* The vCPUs enumerate what the platform offers. */
+        object_register_sugar_prop(TYPE_X86_CPU, "tme", "on", false);
+        object_register_sugar_prop(TYPE_X86_CPU, "pconfig", "on", false);
     }
     mg->machine_done.notify = mktme_machine_done;
     qemu_add_machine_init_done_notifier(&mg->machine_done);
@@ -328,7 +518,8 @@ static void mktme_guest_set_activate(Object *obj, bool value, Error **errp)
     MKTME_GUEST(obj)->activate = value;
 }
 
-OBJECT_DEFINE_TYPE_WITH_INTERFACES(MktmeGuest, mktme_guest, MKTME_GUEST,
+OBJECT_DEFINE_SIMPLE_TYPE_WITH_INTERFACES(MktmeGuest, mktme_guest,
+                                          MKTME_GUEST,
                                    X86_CONFIDENTIAL_GUEST,
                                    { TYPE_USER_CREATABLE },
                                    { NULL })
@@ -399,7 +590,12 @@ static void mktme_guest_finalize(Object *obj)
         qemu_remove_machine_init_done_notifier(&mg->machine_done);
     }
     migrate_del_blocker(&mg->migration_blocker);
+    vmstate_unregister(NULL, &vmstate_mktme, mg);
     mktme_mc_cleanup(mg);
+    if (mg->platform) {
+        qemu_unregister_reset(mktme_platform_reset_handler, mg);
+        mktme_platform_free(mg->platform);
+    }
     mktme_kvm_put_key(mg);
     explicit_bzero(mg->vm_key, sizeof(mg->vm_key));
     g_hash_table_destroy(mg->ram_blocks);

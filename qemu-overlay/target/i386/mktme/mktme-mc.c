@@ -2,12 +2,16 @@
  * The emulated TME-MK memory controller (TCG and qtest).
  *
  * Memory model (docs/system/i386/mktme.rst):
- *   R      guest RAM as QEMU's RAM blocks hold it: memory as read through
- *          KeyID 0, the hypervisor's view;
- *   E_0(R) the DRAM image: every 64-byte line of a marked RAM block
- *          AES-XTS-encrypted with KeyID 0's key (the VM's key), the
- *          tweak being the line's physical address.
- * KeyID 0 accesses are plain RAM accesses and cost nothing.
+ *   R        guest RAM as QEMU's RAM blocks hold it: memory as read
+ *            through KeyID 0, the hypervisor's view;
+ *   E_k/D_k  AES-XTS encryption/decryption with KeyID k's key, per 64-byte
+ *            line, the tweak being the line's physical address without
+ *            KeyID bits; identity for plaintext KeyIDs;
+ *   E_0(R)   the DRAM image.
+ * A read through KeyID k returns D_k(E_0(R)); a write of P through KeyID
+ * k stores R := D_0(E_k(P)).  KeyID 0 accesses are plain RAM accesses,
+ * and so are accesses through KeyIDs that read what KeyID 0 reads; the
+ * rest go through the crypto region below, line by line.
  *
  * Copyright (c) 2026 The qemu-mktme authors
  * SPDX-License-Identifier: GPL-2.0-or-later
@@ -18,16 +22,223 @@
 #include "exec/address-spaces.h"
 #include "exec/memory.h"
 #include "exec/ramblock.h"
-#include "system/memory.h"
+#include "exec/exec-all.h"
+#include "exec/cputlb.h"
+#include "hw/core/cpu.h"
+#include "system/tcg.h"
 #include "mktme.h"
 #include "trace.h"
 
-bool mktme_mc_init(MktmeGuest *mg, Error **errp)
+static MktmeXtsAlg mktme_xts_alg(unsigned model_alg)
+{
+    return model_alg == MKTME_ALG_AES_XTS_256 ? MKTME_XTS_AES_256
+                                              : MKTME_XTS_AES_128;
+}
+
+/* Is @pa plain RAM (not MMIO, not a ROM device)? */
+static bool mktme_mc_is_ram(hwaddr pa, RAMBlock **rb)
+{
+    MemoryRegionSection s = memory_region_find(get_system_memory(), pa, 1);
+    bool ram = false;
+
+    if (s.mr) {
+        ram = memory_region_is_ram(s.mr) && !memory_region_is_ram_device(s.mr)
+              && s.mr->ram_block;
+        if (rb) {
+            *rb = s.mr->ram_block;
+        }
+        memory_region_unref(s.mr);
+    }
+    return ram;
+}
+
+/* The cipher of KeyID @keyid, for an MKTME_XFORM_KEY or _VM_KEY view. */
+static const MktmeXtsKey *mktme_mc_cipher(MktmeGuest *mg, uint16_t keyid,
+                                          MktmeXform x)
+{
+    MktmeMc *mc = mg->mc;
+    const MktmeKeyEntry *e;
+
+    if (x == MKTME_XFORM_VM_KEY) {
+        return mg->xts0;
+    }
+    e = mktme_key_entry(mg->platform, keyid);
+    if (mc->cipher_gen[keyid] != e->generation + 1) {
+        size_t len = e->alg == MKTME_ALG_AES_XTS_256 ? 32 : 16;
+
+        mktme_xts_key_free(mc->ciphers[keyid]);
+        mc->ciphers[keyid] = mktme_xts_key_new(mktme_xts_alg(e->alg),
+                                               MKTME_XTS_IMPL_AUTO,
+                                               e->data_key, e->tweak_key);
+        assert(len == mktme_xts_key_len(mktme_xts_alg(e->alg)));
+        mc->cipher_gen[keyid] = e->generation + 1;
+    }
+    return mc->ciphers[keyid];
+}
+
+/* View of one line through a transform: DRAM -> what the KeyID reads. */
+static void mktme_mc_view(MktmeGuest *mg, uint16_t keyid, MktmeXform x,
+                          hwaddr line, uint8_t *buf, bool encrypt)
+{
+    const MktmeXtsKey *k;
+
+    if (x == MKTME_XFORM_PLAIN) {
+        return;
+    }
+    k = mktme_mc_cipher(mg, keyid, x);
+    if (encrypt) {
+        mktme_xts_encrypt_lines(k, line, buf, buf, 1);
+    } else {
+        mktme_xts_decrypt_lines(k, line, buf, buf, 1);
+    }
+}
+
+/*
+ * The crypto region: offsets are full guest physical addresses, KeyID
+ * bits included.  Accesses are at most 8 bytes and never cross a line.
+ */
+static MemTxResult mktme_mc_access(MktmeGuest *mg, hwaddr addr,
+                                   uint64_t *data, unsigned size,
+                                   bool write)
+{
+    MktmePlatform *p = mg->platform;
+    uint16_t keyid = mktme_pa_keyid(p, addr);
+    hwaddr pa = mktme_pa_strip(p, addr);
+    hwaddr line = pa & ~(hwaddr)(MKTME_LINE_SIZE - 1);
+    unsigned off = pa & (MKTME_LINE_SIZE - 1);
+    MktmeXform x = mktme_keyid_xform(p, keyid, pa);
+    MktmeXform x0 = mktme_keyid_xform(p, 0, pa);
+    uint8_t buf[MKTME_LINE_SIZE];
+    MemTxResult r;
+
+    if (x == MKTME_XFORM_INVALID) {
+        /* KeyIDs beyond the platform's range: read ones, drop writes */
+        if (!write) {
+            *data = MAKE_64BIT_MASK(0, size * 8);
+        }
+        return MEMTX_OK;
+    }
+    if (!mktme_mc_is_ram(pa, NULL)) {
+        /* Devices see no encryption: pass the access through. */
+        return write ? address_space_write(&address_space_memory, pa,
+                                           MEMTXATTRS_UNSPECIFIED, data, size)
+                     : address_space_read(&address_space_memory, pa,
+                                          MEMTXATTRS_UNSPECIFIED, data, size);
+    }
+    r = address_space_read(&address_space_memory, line,
+                           MEMTXATTRS_UNSPECIFIED, buf, sizeof(buf));
+    if (r != MEMTX_OK) {
+        return r;
+    }
+    mktme_mc_view(mg, 0, x0, line, buf, true);         /* R -> DRAM */
+    mktme_mc_view(mg, keyid, x, line, buf, false);     /* DRAM -> P */
+    if (!write) {
+        *data = ldn_le_p(buf + off, size);
+        explicit_bzero(buf, sizeof(buf));
+        return MEMTX_OK;
+    }
+    stn_le_p(buf + off, size, *data);
+    mktme_mc_view(mg, keyid, x, line, buf, true);      /* P -> DRAM */
+    mktme_mc_view(mg, 0, x0, line, buf, false);        /* DRAM -> R */
+    r = address_space_write(&address_space_memory, line,
+                            MEMTXATTRS_UNSPECIFIED, buf, sizeof(buf));
+    explicit_bzero(buf, sizeof(buf));
+    return r;
+}
+
+static MemTxResult mktme_mc_read(void *opaque, hwaddr addr, uint64_t *data,
+                                 unsigned size, MemTxAttrs attrs)
+{
+    return mktme_mc_access(opaque, addr, data, size, false);
+}
+
+static MemTxResult mktme_mc_write(void *opaque, hwaddr addr, uint64_t data,
+                                  unsigned size, MemTxAttrs attrs)
+{
+    return mktme_mc_access(opaque, addr, &data, size, true);
+}
+
+static const MemoryRegionOps mktme_mc_crypto_ops = {
+    .read_with_attrs = mktme_mc_read,
+    .write_with_attrs = mktme_mc_write,
+    .endianness = DEVICE_LITTLE_ENDIAN,
+    .valid = { .min_access_size = 1, .max_access_size = 8,
+               .unaligned = true },
+    .impl = { .min_access_size = 1, .max_access_size = 8,
+              .unaligned = false },
+};
+
+static IOMMUTLBEntry mktme_mc_translate(IOMMUMemoryRegion *iommu,
+                                        hwaddr addr, IOMMUAccessFlags flag,
+                                        int iommu_idx)
+{
+    MktmeGuest *mg = mktme_guest_get();
+    MktmePlatform *p = mg->platform;
+    hwaddr gpa = mg->mc->base + addr;
+    uint16_t keyid = mktme_pa_keyid(p, gpa);
+    hwaddr pa = mktme_pa_strip(p, gpa);
+    MktmeXform x = mktme_keyid_xform(p, keyid, pa);
+    IOMMUTLBEntry e = {
+        .target_as = &address_space_memory,
+        .iova = addr & TARGET_PAGE_MASK,
+        .translated_addr = (MKTME_MC_CRYPTO_WINDOW + gpa) & TARGET_PAGE_MASK,
+        .addr_mask = ~TARGET_PAGE_MASK,
+        .perm = IOMMU_RW,
+    };
+
+    /*
+     * The target stays in system memory: TCG resolves the section of an
+     * IOMMU translation in the CPU's own address space.
+     */
+    if (keyid != 0 && x != MKTME_XFORM_INVALID && x != MKTME_XFORM_KEY &&
+        x == mktme_keyid_xform(p, 0, pa)) {
+        /* This KeyID reads what KeyID 0 reads: plain RAM, full speed. */
+        e.translated_addr = pa & TARGET_PAGE_MASK;
+    }
+    return e;
+}
+
+/* The KeyID is in the address, not in the attributes: one index. */
+static int mktme_mc_attrs_to_index(IOMMUMemoryRegion *iommu, MemTxAttrs attrs)
+{
+    return 0;
+}
+
+static int mktme_mc_num_indexes(IOMMUMemoryRegion *iommu)
+{
+    return 1;
+}
+
+static void mktme_iommu_memory_region_class_init(ObjectClass *klass,
+                                                 void *data)
+{
+    IOMMUMemoryRegionClass *imrc = IOMMU_MEMORY_REGION_CLASS(klass);
+
+    imrc->translate = mktme_mc_translate;
+    imrc->attrs_to_index = mktme_mc_attrs_to_index;
+    imrc->num_indexes = mktme_mc_num_indexes;
+}
+
+static const TypeInfo mktme_iommu_memory_region_info = {
+    .name = TYPE_MKTME_IOMMU_MEMORY_REGION,
+    .parent = TYPE_IOMMU_MEMORY_REGION,
+    .class_init = mktme_iommu_memory_region_class_init,
+};
+
+static void mktme_mc_register_types(void)
+{
+    type_register_static(&mktme_iommu_memory_region_info);
+}
+
+type_init(mktme_mc_register_types)
+
+bool mktme_mc_rekey(MktmeGuest *mg, Error **errp)
 {
     size_t len = mktme_algorithm_key_len(mg->algorithm);
     MktmeXtsAlg alg = mg->algorithm == MKTME_ALGORITHM_AES_XTS_256 ?
                       MKTME_XTS_AES_256 : MKTME_XTS_AES_128;
 
+    mktme_xts_key_free(mg->xts0);
     mg->xts0 = mktme_xts_key_new(alg, MKTME_XTS_IMPL_AUTO, mg->vm_key,
                                  mg->vm_key + len);
     if (!mg->xts0) {
@@ -35,38 +246,106 @@ bool mktme_mc_init(MktmeGuest *mg, Error **errp)
                    MktmeAlgorithm_str(mg->algorithm));
         return false;
     }
+    if (mg->mc) {
+        for (unsigned i = 0; i < mg->platform->nr_entries; i++) {
+            mktme_xts_key_free(mg->mc->ciphers[i]);
+            mg->mc->ciphers[i] = NULL;
+            mg->mc->cipher_gen[i] = 0;
+        }
+    }
     return true;
+}
+
+bool mktme_mc_init(MktmeGuest *mg, Error **errp)
+{
+    MktmePlatform *p = mg->platform;
+    MktmeMc *mc;
+    hwaddr top;
+
+    if (!mktme_mc_rekey(mg, errp) || !p) {
+        return mg->xts0 != NULL;
+    }
+    mc = mg->mc = g_new0(MktmeMc, 1);
+    mc->ciphers = g_new0(MktmeXtsKey *, p->cfg.max_keys + 1);
+    mc->cipher_gen = g_new0(uint32_t, p->cfg.max_keys + 1);
+    mc->base = 1ULL << (p->cfg.phys_bits - p->cfg.max_keyid_bits);
+    top = 1ULL << p->cfg.phys_bits;
+
+    memory_region_init_io(&mc->crypto_mr, OBJECT(mg), &mktme_mc_crypto_ops,
+                          mg, "mktme-crypto", top);
+    memory_region_add_subregion(get_system_memory(), MKTME_MC_CRYPTO_WINDOW,
+                                &mc->crypto_mr);
+    memory_region_init_iommu(&mc->iommu, sizeof(mc->iommu),
+                             TYPE_MKTME_IOMMU_MEMORY_REGION, OBJECT(mg),
+                             "mktme-keyids", top - mc->base);
+    memory_region_set_enabled(MEMORY_REGION(&mc->iommu), false);
+    memory_region_add_subregion_overlap(get_system_memory(), mc->base,
+                                        MEMORY_REGION(&mc->iommu), 1);
+    return true;
+}
+
+void mktme_mc_update(MktmeGuest *mg)
+{
+    MktmeMc *mc = mg->mc;
+    CPUState *cs;
+    unsigned bits;
+
+    if (!mc) {
+        return;
+    }
+    bits = mktme_keyid_bits(mg->platform);
+    if (MEMORY_REGION(&mc->iommu)->enabled != !!bits) {
+        trace_mktme_mc_map(bits, mktme_keyid_shift(mg->platform),
+                           mktme_nr_keyids(mg->platform));
+        memory_region_set_enabled(MEMORY_REGION(&mc->iommu), bits);
+    }
+    /* Pages whose KeyID view changed must be looked up again. */
+    CPU_FOREACH(cs) {
+        tlb_flush(cs);
+    }
+    trace_mktme_mc_update(mg->platform->generation);
 }
 
 void mktme_mc_cleanup(MktmeGuest *mg)
 {
+    MktmeMc *mc = mg->mc;
+
     mktme_xts_key_free(mg->xts0);
     mg->xts0 = NULL;
+    if (!mc) {
+        return;
+    }
+    for (unsigned i = 0; i < mg->platform->nr_entries; i++) {
+        mktme_xts_key_free(mc->ciphers[i]);
+    }
+    g_free(mc->ciphers);
+    g_free(mc->cipher_gen);
+    /* The regions belong to the object and go with it. */
+    g_free(mc);
+    mg->mc = NULL;
 }
 
-/* Is the line at @pa in a RAM block the controller encrypts? */
+/* Is the line at @pa in DRAM that KeyID 0 encrypts? */
 static bool mktme_mc_line_encrypted(MktmeGuest *mg, hwaddr pa)
 {
-    MemoryRegionSection s = memory_region_find(get_system_memory(), pa, 1);
-    bool enc = false;
+    RAMBlock *rb = NULL;
 
-    if (s.mr) {
-        enc = memory_region_is_ram(s.mr) && s.mr->ram_block &&
-              g_hash_table_contains(mg->ram_blocks, s.mr->ram_block);
-        memory_region_unref(s.mr);
+    if (!mktme_mc_is_ram(pa, &rb) || !mktme_ram_block_encrypted(mg, rb)) {
+        return false;
     }
-    return enc;
+    return !mg->platform ||
+           mktme_keyid_xform(mg->platform, 0, pa) == MKTME_XFORM_VM_KEY;
 }
 
 bool mktme_mc_dram_read(MktmeGuest *mg, hwaddr pa, uint8_t *buf,
                         size_t len, Error **errp)
 {
     assert(QEMU_IS_ALIGNED(pa | len, MKTME_LINE_SIZE));
-    for (size_t off = 0; off < len; off += TARGET_PAGE_SIZE) {
-        size_t n = MIN(len - off, TARGET_PAGE_SIZE - ((pa + off) &
-                                                     ~TARGET_PAGE_MASK));
+    for (size_t off = 0, n; off < len; off += n) {
         MemTxResult r;
 
+        n = MIN(len - off, TARGET_PAGE_SIZE - ((pa + off) &
+                                               ~TARGET_PAGE_MASK));
         r = address_space_read(&address_space_memory, pa + off,
                                MEMTXATTRS_UNSPECIFIED, buf + off, n);
         if (r != MEMTX_OK) {
@@ -74,7 +353,7 @@ bool mktme_mc_dram_read(MktmeGuest *mg, hwaddr pa, uint8_t *buf,
                        HWADDR_PRIx, pa + off);
             return false;
         }
-        if (mg->xts0 && mktme_mc_line_encrypted(mg, pa + off)) {
+        if (mktme_mc_line_encrypted(mg, pa + off)) {
             mktme_xts_encrypt_lines(mg->xts0, pa + off, buf + off,
                                     buf + off, n / MKTME_LINE_SIZE);
         }

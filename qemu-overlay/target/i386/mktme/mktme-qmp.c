@@ -7,12 +7,15 @@
  */
 
 #include "qemu/osdep.h"
+#include "qemu/units.h"
 #include "qapi/error.h"
 #include "qapi/qapi-commands-mktme-target.h"
 #include "monitor/monitor.h"
 #include "monitor/hmp.h"
 #include "qobject/qdict.h"
 #include "mktme.h"
+
+#define MKTME_DRAM_SAVE_CHUNK (64 * KiB)
 
 MktmeInfo *qmp_query_mktme(Error **errp)
 {
@@ -36,13 +39,18 @@ MktmeInfo *qmp_query_mktme(Error **errp)
         info->handle = mg->kernel_key;
     }
     info->guest_visible = mg->guest_visible;
-    info->encrypted_memory = mg->enabled ? mg->encrypted_memory : 0;
+    if (mg->platform) {
+        info->keyid_bits = mg->platform->cfg.max_keyid_bits;
+        info->keys = mg->platform->cfg.max_keys;
+    }
+    info->encrypted_memory = mg->enabled ? mktme_encrypted_memory(mg) : 0;
     return info;
 }
 
 MktmeCapability *qmp_query_mktme_capabilities(Error **errp)
 {
     MktmeCapability *cap = g_new0(MktmeCapability, 1);
+    MktmeAlgorithmList **tail = &cap->algorithms;
     MktmeHostCaps host;
     g_autofree char *reason = NULL;
 
@@ -63,8 +71,8 @@ MktmeCapability *qmp_query_mktme_capabilities(Error **errp)
     /* Without a configured encrypt_mprotect number, KVM cannot encrypt. */
     cap->kvm = mktme_host_can_encrypt(&host, 0, &reason);
     cap->emulation = true;
-    QAPI_LIST_APPEND(cap->algorithms, MKTME_ALGORITHM_AES_XTS_256);
-    QAPI_LIST_PREPEND(cap->algorithms, MKTME_ALGORITHM_AES_XTS_128);
+    QAPI_LIST_APPEND(tail, MKTME_ALGORITHM_AES_XTS_128);
+    QAPI_LIST_APPEND(tail, MKTME_ALGORITHM_AES_XTS_256);
     cap->max_keyid_bits = 15;
     return cap;
 }
@@ -94,9 +102,9 @@ void qmp_x_mktme_dram_save(uint64_t val, uint64_t size, const char *filename,
         error_setg_file_open(errp, errno, filename);
         return;
     }
-    buf = g_malloc(TARGET_PAGE_SIZE);
+    buf = g_malloc(MKTME_DRAM_SAVE_CHUNK);
     while (size) {
-        size_t n = MIN(size, TARGET_PAGE_SIZE);
+        size_t n = MIN(size, MKTME_DRAM_SAVE_CHUNK);
 
         if (!mktme_mc_dram_read(mg, val, buf, n, errp)) {
             break;

@@ -17,6 +17,8 @@
 #define TARGET_I386_MKTME_H
 
 #include "qom/object.h"
+#include "exec/hwaddr.h"
+#include "exec/memory.h"
 #include "exec/ramlist.h"
 #include "qapi/qapi-types-mktme-target.h"
 #include "target/i386/confidential-guest.h"
@@ -24,7 +26,26 @@
 #include "mktme-model.h"
 
 #define TYPE_MKTME_GUEST "mktme-guest"
+#define TYPE_MKTME_IOMMU_MEMORY_REGION "mktme-iommu-memory-region"
 OBJECT_DECLARE_SIMPLE_TYPE(MktmeGuest, MKTME_GUEST)
+
+/*
+ * The emulated memory controller (TCG, guest-visible=on): KeyIDs 1..n
+ * of every physical address, i.e. [1 << shift, 1 << phys_bits), are an
+ * IOMMU region in system memory that sends each page either straight to
+ * RAM (where the KeyID reads what KeyID 0 reads) or to the crypto region,
+ * which decrypts and encrypts line by line.  The crypto region sits in
+ * system memory above every guest-reachable address (2^52 is beyond the
+ * largest MAXPHYADDR), its offsets being full KeyID-tagged addresses.
+ */
+#define MKTME_MC_CRYPTO_WINDOW (1ULL << 52)
+typedef struct MktmeMc {
+    IOMMUMemoryRegion iommu;
+    MemoryRegion crypto_mr;     /* at MKTME_MC_CRYPTO_WINDOW */
+    hwaddr base;                /* 1 << (phys_bits - max KeyID bits) */
+    MktmeXtsKey **ciphers;      /* per KeyID, built from the key table */
+    uint32_t *cipher_gen;       /* entry generation + 1 they were built at */
+} MktmeMc;
 
 /* Largest VM key: data key and tweak key of AES-XTS-256. */
 #define MKTME_VM_KEY_MAX 64
@@ -51,16 +72,25 @@ struct MktmeGuest {
     MktmeKeySource key_source;
     int32_t kernel_key;         /* KVM: serial of the key in use, or 0 */
     uint8_t vm_key[MKTME_VM_KEY_MAX];  /* TCG: KeyID 0's key */
+    uint32_t key_len;           /* bytes of vm_key in use */
     MktmeXtsKey *xts0;          /* TCG: KeyID 0's cipher */
-    GHashTable *ram_blocks;     /* RAMBlock-less marking: host ptr -> size */
-    uint64_t encrypted_memory;
+    GHashTable *ram_blocks;     /* marked RAMBlock -> its max size */
     RAMBlockNotifier ram_notifier;
     Notifier machine_done;
     Error *migration_blocker;
+
+    /* guest-visible=on: the emulated platform and memory controller */
+    MktmePlatform *platform;
+    MktmeMc *mc;
 };
 
 /* The machine's mktme-guest, or NULL. */
 MktmeGuest *mktme_guest_get(void);
+
+/* Is @rb guest DRAM that this object encrypts? */
+bool mktme_ram_block_encrypted(MktmeGuest *mg, RAMBlock *rb);
+/* Bytes of guest DRAM this object encrypts */
+uint64_t mktme_encrypted_memory(MktmeGuest *mg);
 
 /* Length of each of the two keys of @alg, in bytes. */
 size_t mktme_algorithm_key_len(MktmeAlgorithm alg);
@@ -89,6 +119,10 @@ void mktme_kvm_put_key(MktmeGuest *mg);
 /* mktme-mc.c: the emulated memory controller */
 bool mktme_mc_init(MktmeGuest *mg, Error **errp);
 void mktme_mc_cleanup(MktmeGuest *mg);
+/* The VM key or key table was replaced (migration): rebuild ciphers. */
+bool mktme_mc_rekey(MktmeGuest *mg, Error **errp);
+/* The key table or activation changed: remap KeyIDs, flush TLBs. */
+void mktme_mc_update(MktmeGuest *mg);
 /* Read @len bytes of the DRAM image E_0(R) at @pa (64-byte aligned). */
 bool mktme_mc_dram_read(MktmeGuest *mg, hwaddr pa, uint8_t *buf,
                         size_t len, Error **errp);

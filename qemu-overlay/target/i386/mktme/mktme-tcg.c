@@ -1,0 +1,132 @@
+/*
+ * TME-MK under TCG: the TME MSRs and the PCONFIG instruction, glue
+ * between the x86 TCG helpers and the platform model (mktme-model.c).
+ *
+ * The platform (IA32_TME_* and the key table) is package-scoped, so it
+ * lives in the mktme-guest object and every vCPU reaches the same one;
+ * the BQL serialises changes.
+ *
+ * Copyright (c) 2026 The qemu-mktme authors
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include "qemu/osdep.h"
+#include "cpu.h"
+#include "exec/helper-proto.h"
+#include "exec/cpu_ldst.h"
+#include "qemu/main-loop.h"
+#include "crypto/random.h"
+#include "tcg/helper-tcg.h"
+#include "mktme.h"
+#include "mktme-tcg.h"
+#include "trace.h"
+
+static bool mktme_is_tme_msr(uint32_t msr)
+{
+    return (msr >= MSR_IA32_TME_CAPABILITY && msr <= MSR_IA32_TME_EXCLUDE_BASE)
+           || msr == MSR_IA32_MKTME_CORE_ACTIVATE;
+}
+
+/* The platform model, if this CPU enumerates TME and the machine has one. */
+static MktmePlatform *mktme_tcg_platform(CPUX86State *env)
+{
+    MktmeGuest *mg;
+
+    if (!(env->features[FEAT_7_0_ECX] & CPUID_7_0_ECX_TME)) {
+        return NULL;
+    }
+    mg = mktme_guest_get();
+    return mg ? mg->platform : NULL;
+}
+
+bool mktme_tcg_rdmsr(CPUX86State *env, uint32_t msr, uint64_t *val,
+                     uintptr_t ra)
+{
+    MktmePlatform *p;
+
+    if (!mktme_is_tme_msr(msr)) {
+        return false;
+    }
+    p = mktme_tcg_platform(env);
+    if (!p || mktme_msr_read(p, msr, val) != 0) {
+        raise_exception_err_ra(env, EXCP0D_GPF, 0, ra);
+    }
+    return true;
+}
+
+bool mktme_tcg_wrmsr(CPUX86State *env, uint32_t msr, uint64_t val,
+                     uintptr_t ra)
+{
+    MktmePlatform *p;
+    int r;
+
+    if (!mktme_is_tme_msr(msr)) {
+        return false;
+    }
+    p = mktme_tcg_platform(env);
+    if (!p) {
+        raise_exception_err_ra(env, EXCP0D_GPF, 0, ra);
+    }
+    bql_lock();
+    r = mktme_msr_write(p, msr, val);
+    trace_mktme_wrmsr(msr, val, r ? mktme_fault_name(p->last_fault) : "ok");
+    if (r == 0 && msr == MSR_IA32_TME_ACTIVATE) {
+        mktme_mc_update(mktme_guest_get());
+    }
+    bql_unlock();
+    if (r != 0) {
+        raise_exception_err_ra(env, EXCP0D_GPF, 0, ra);
+    }
+    return true;
+}
+
+void helper_pconfig(CPUX86State *env)
+{
+    uintptr_t ra = GETPC();
+    MktmePlatform *p;
+    uint64_t leaf = (uint32_t)env->regs[R_EAX];
+    target_ulong rbx = env->regs[R_EBX];
+    uint8_t st[MKTME_KEY_PROGRAM_STRUCT_SIZE];
+    uint8_t entropy[64];
+    bool entropy_ok;
+    uint64_t status = 0;
+    int r;
+
+    if (!(env->features[FEAT_7_0_EDX] & CPUID_7_0_EDX_PCONFIG)) {
+        raise_exception_ra(env, EXCP06_ILLOP, ra);
+    }
+    if (!(env->hflags & HF_CS64_MASK)) {
+        rbx = (uint32_t)rbx;    /* 32-bit address size outside 64-bit mode */
+    }
+    p = mktme_tcg_platform(env);
+    if (!p || mktme_pconfig_precheck(p, leaf, rbx) != 0) {
+        trace_mktme_pconfig_fault(p ? mktme_fault_name(
+            mktme_pconfig_precheck_fault(p, leaf, rbx)) : "no TME");
+        raise_exception_err_ra(env, EXCP0D_GPF, 0, ra);
+    }
+    /* DS is the segment, overrides ignored; this may #PF. */
+    for (int i = 0; i < sizeof(st); i += 8) {
+        uint64_t q = cpu_ldq_data_ra(env, env->segs[R_DS].base + rbx + i, ra);
+
+        stq_le_p(st + i, q);
+    }
+    entropy_ok = qcrypto_random_bytes(entropy, sizeof(entropy), NULL) == 0;
+
+    bql_lock();
+    r = mktme_pconfig_key_program(p, st, entropy, entropy_ok, &status);
+    if (r == 0 && status == MKTME_PCONFIG_SUCCESS) {
+        mktme_mc_update(mktme_guest_get());
+    }
+    trace_mktme_pconfig(lduw_le_p(st), ldl_le_p(st + 2) & 0xff,
+                        r ? mktme_fault_name(p->last_fault) : "ok", status);
+    bql_unlock();
+    explicit_bzero(st, sizeof(st));
+    explicit_bzero(entropy, sizeof(entropy));
+    if (r != 0) {
+        raise_exception_err_ra(env, EXCP0D_GPF, 0, ra);
+    }
+
+    env->regs[R_EAX] = status;
+    /* ZF reports failure; CF, PF, AF, OF and SF are cleared. */
+    CC_SRC = status ? CC_Z : 0;
+}

@@ -1,0 +1,22 @@
+/*
+ * TME-MK under TCG: the hooks QEMU's x86 TCG code calls
+ *
+ * Copyright (c) 2026 The qemu-mktme authors
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#ifndef TARGET_I386_MKTME_TCG_H
+#define TARGET_I386_MKTME_TCG_H
+
+/*
+ * RDMSR/WRMSR of IA32_TME_CAPABILITY, IA32_TME_ACTIVATE,
+ * IA32_TME_EXCLUDE_MASK/BASE and MK_TME_CORE_ACTIVATE.  Return false
+ * if @msr is none of them; raise #GP (through @ra) where the TME-MK
+ * specification says so.
+ */
+bool mktme_tcg_rdmsr(CPUX86State *env, uint32_t msr, uint64_t *val,
+                     uintptr_t ra);
+bool mktme_tcg_wrmsr(CPUX86State *env, uint32_t msr, uint64_t val,
+                     uintptr_t ra);
+
+#endif

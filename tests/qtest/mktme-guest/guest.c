@@ -1,0 +1,624 @@
+/*
+ * TME-MK test guest: CPUID, the TME MSRs, PCONFIG and KeyID aliasing,
+ * recorded in MkgResults at MKG_RESULTS_PA for mktme-pconfig-test.c.
+ * Runs in long mode, ring 0, identity-mapped 0..1 GiB (boot.S); KeyID k
+ * also gets a window at (k + 1) << 39 mapping 0..1 GiB to (k << 40) | pa.
+ *
+ * Copyright (c) 2026 The qemu-mktme authors
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include <stdint.h>
+#include <stddef.h>
+#include "results.h"
+#include "boot.h"
+
+#define MSR_TME_CAPABILITY  0x981
+#define MSR_TME_ACTIVATE    0x982
+#define MSR_TME_EXCL_MASK   0x983
+#define MSR_TME_EXCL_BASE   0x984
+
+#define PG_P    1ULL
+#define PG_W    2ULL
+#define PG_U    4ULL
+#define PG_PS   0x80ULL
+#define PG_PRW  (PG_P | PG_W | PG_U)
+
+/*
+ * -DMKG_DEBUG_FAKE_TME: run every step on a QEMU without TME-MK, with
+ * all KeyIDs aliased to 0 (to debug the guest itself, not QEMU).
+ */
+#ifdef MKG_DEBUG_FAKE_TME
+#define KID(k)  0ULL
+#define FAKE_TME 1
+#else
+#define KID(k)  ((uint64_t)(k) << 40)
+#define FAKE_TME 0
+#endif
+#define WIN(k)  ((uint64_t)((k) + 1) << 39)
+#define WIN_TABLES  0x600000ULL     /* PDPT, PD of window k at + k * 8K */
+#define PA_PDPT_F   0x680000ULL
+#define PML4_F      20
+#define VA_F        (((uint64_t)PML4_F << 39) | (2ULL << 21) | (0x100ULL << 12))
+#define VA_UNMAPPED 0x7f0000000000ULL
+
+#define CMD_DIRECT  0
+#define CMD_RANDOM  1
+#define CMD_CLEAR   2
+#define CMD_NOENC   3
+#define ALG128      (1u << 8)
+#define ALG256      (1u << 10)
+
+enum { FORM_PLAIN, FORM_LOCK, FORM_REP, FORM_REPNE, FORM_OPSIZE, FORM_REXW };
+
+void *memcpy(void *d, const void *s, size_t n);
+void *memset(void *d, int c, size_t n);
+
+static MkgResults *const res = (MkgResults *)MKG_RESULTS_PA;
+
+typedef struct __attribute__((packed)) IdtEntry {
+    uint16_t off0, sel;
+    uint8_t ist, type;
+    uint16_t off1;
+    uint32_t off2, zero;
+} IdtEntry;
+
+typedef struct __attribute__((packed)) Tss {
+    uint32_t rsvd0;
+    uint64_t rsp[3];
+    uint64_t rsvd1;
+    uint64_t ist[7];
+    uint64_t rsvd2;
+    uint16_t rsvd3, iomap;
+} Tss;
+
+static IdtEntry idt[32] __attribute__((aligned(16)));
+static Tss tss __attribute__((aligned(16)));
+static uint8_t pcs[256] __attribute__((aligned(256)));  /* PCONFIG struct */
+static uint64_t tbuf[512];                              /* a table page */
+static uint8_t buf[MKG_LEN_D];
+
+void *memcpy(void *d, const void *s, size_t n)
+{
+    void *ret = d;
+
+    asm volatile("rep movsb" : "+D"(d), "+S"(s), "+c"(n) : : "memory");
+    return ret;
+}
+
+void *memset(void *d, int c, size_t n)
+{
+    void *ret = d;
+
+    asm volatile("rep stosb" : "+D"(d), "+c"(n) : "a"(c) : "memory");
+    return ret;
+}
+
+static void outb(uint16_t port, uint8_t v)
+{
+    asm volatile("outb %0, %1" : : "a"(v), "Nd"(port));
+}
+
+static void puts_dbg(const char *s)
+{
+    while (*s) {
+        outb(0xe9, *s++);
+    }
+}
+
+static void puthex(uint64_t v)
+{
+    for (int i = 60; i >= 0; i -= 4) {
+        outb(0xe9, "0123456789abcdef"[(v >> i) & 15]);
+    }
+}
+
+static void stage(const char *name)
+{
+    res->stage++;
+    puts_dbg("mktme-guest: ");
+    puts_dbg(name);
+    puts_dbg("\n");
+}
+
+static void halt_forever(void)
+{
+    for (;;) {
+        asm volatile("cli; hlt");
+    }
+}
+
+static void finish(uint64_t code)
+{
+    asm volatile("" : : : "memory");
+    res->done = code;
+    puts_dbg(code == MKG_DONE_OK ? "mktme-guest: done\n" :
+             "mktme-guest: CRASHED\n");
+    halt_forever();
+}
+
+static uint64_t read_cr2(void)
+{
+    uint64_t v;
+
+    asm volatile("mov %%cr2, %0" : "=r"(v));
+    return v;
+}
+
+static void write_cr3(uint64_t v)
+{
+    asm volatile("mov %0, %%cr3" : : "r"(v) : "memory");
+}
+
+/* An exception nobody expected: record it and stop. */
+void fatal_fault(uint64_t *frame)
+{
+    res->crash_vector = frame[1];
+    res->crash_error = frame[2];
+    res->crash_rip = frame[3];
+    res->crash_cr2 = read_cr2();
+    puts_dbg("mktme-guest: unexpected exception ");
+    puthex(frame[1]);
+    puts_dbg(" error ");
+    puthex(frame[2]);
+    puts_dbg(" rip ");
+    puthex(frame[3]);
+    puts_dbg(" cr2 ");
+    puthex(res->crash_cr2);
+    puts_dbg("\n");
+    finish(MKG_DONE_CRASH);
+}
+
+static void setup_cpu(void)
+{
+    uint64_t base = (uint64_t)&tss, lim = sizeof(tss) - 1;
+    struct __attribute__((packed)) {
+        uint16_t lim;
+        uint64_t base;
+    } d = { sizeof(idt) - 1, (uint64_t)idt };
+
+    for (int i = 0; i < 32; i++) {
+        idt[i].off0 = isr_table[i];
+        idt[i].sel = 0x18;
+        idt[i].ist = i == 8 ? 1 : 0;    /* #DF on its own stack */
+        idt[i].type = 0x8e;
+        idt[i].off1 = isr_table[i] >> 16;
+        idt[i].off2 = isr_table[i] >> 32;
+        idt[i].zero = 0;
+    }
+    asm volatile("lidt %0" : : "m"(d));
+
+    tss.rsp[0] = (uint64_t)int_stack_top;
+    tss.ist[0] = (uint64_t)df_stack_top;
+    tss.iomap = sizeof(tss);
+    gdt[6] = (lim & 0xffff) | (base & 0xffffff) << 16 | 0x89ULL << 40 |
+             ((lim >> 16) & 0xf) << 48 | ((base >> 24) & 0xff) << 56;
+    gdt[7] = base >> 32;
+    asm volatile("ltr %w0" : : "r"(0x30));
+}
+
+static void cpuid(uint32_t leaf, uint32_t sub, uint32_t *r)
+{
+    asm volatile("cpuid" : "=a"(r[0]), "=b"(r[1]), "=c"(r[2]), "=d"(r[3])
+                 : "a"(leaf), "c"(sub));
+}
+
+static void rdmsr_op(MkgOp *op, uint32_t msr)
+{
+    uint64_t v = 0;
+
+    op->vector = g_rdmsr(msr, &v);
+    op->value = v;
+    puts_dbg("  rdmsr ");
+    puthex(msr);
+    puts_dbg(" = ");
+    puthex(v);
+    puts_dbg(" vector ");
+    puthex(op->vector);
+    puts_dbg("\n");
+}
+
+static void read_msrs(MkgOp *ops)
+{
+    for (int i = 0; i < 4; i++) {
+        rdmsr_op(&ops[i], MSR_TME_CAPABILITY + i);
+    }
+}
+
+static void wrmsr_op(unsigned idx, uint32_t msr, uint64_t val)
+{
+    MkgOp *op = &res->wr[idx];
+
+    op->value = val;
+    op->vector = g_wrmsr(msr, val);
+    puts_dbg("  wrmsr ");
+    puthex(msr);
+    puts_dbg(" <- ");
+    puthex(val);
+    puts_dbg(" vector ");
+    puthex(op->vector);
+    puts_dbg("\n");
+}
+
+/* Fill the PCONFIG struct: KEYID, KEYID_CTRL and the two key fields */
+static void pc_struct(uint16_t keyid, uint32_t ctrl, const MkgKey *key)
+{
+    memset(pcs, 0, sizeof(pcs));
+    memcpy(pcs, &keyid, 2);
+    memcpy(pcs + 2, &ctrl, 4);
+    for (int i = 0; key && i < key->len; i++) {
+        pcs[64 + i] = key->d0 + i;
+        pcs[128 + i] = key->t0 + i;
+    }
+}
+
+static void pc_run(unsigned idx, uint64_t rax, uint64_t rbx, unsigned form)
+{
+    MkgOp *op = &res->pc[idx];
+    uint64_t out[2];
+
+    op->vector = g_pconfig(rax, rbx, form, out);
+    op->value = out[0];
+    op->rflags = out[1];
+    if (op->vector == 14) {
+        op->aux = read_cr2();
+    }
+    puts_dbg("  pconfig case ");
+    puthex(idx);
+    puts_dbg(": vector ");
+    puthex(op->vector);
+    puts_dbg(" rax ");
+    puthex(out[0]);
+    puts_dbg(" flags ");
+    puthex(out[1]);
+    puts_dbg("\n");
+}
+
+static void pc_key(unsigned idx, uint16_t keyid, uint32_t ctrl,
+                   const MkgKey *key)
+{
+    pc_struct(keyid, ctrl, key);
+    pc_run(idx, 0, (uint64_t)pcs, FORM_PLAIN);
+}
+
+static uint64_t kva(unsigned k, uint64_t pa)
+{
+    return WIN(k) + pa;
+}
+
+/* Exactly one access of the given size (unaligned ones included) */
+static uint64_t ld64(uint64_t va)
+{
+    uint64_t v;
+
+    asm volatile("movq (%1), %0" : "=r"(v) : "r"(va) : "memory");
+    return v;
+}
+
+static void st64(uint64_t va, uint64_t v)
+{
+    asm volatile("movq %0, (%1)" : : "r"(v), "r"(va) : "memory");
+}
+
+static void poke(unsigned k, uint64_t pa, unsigned size, uint64_t val)
+{
+    uint64_t va = kva(k, pa);
+
+    switch (size) {
+    case 1:
+        asm volatile("movb %b0, (%1)" : : "q"(val), "r"(va) : "memory");
+        break;
+    case 2:
+        asm volatile("movw %w0, (%1)" : : "r"(val), "r"(va) : "memory");
+        break;
+    case 4:
+        asm volatile("movl %k0, (%1)" : : "r"(val), "r"(va) : "memory");
+        break;
+    default:
+        st64(va, val);
+        break;
+    }
+}
+
+/* Copy through KeyID k with 8-byte accesses */
+static void rd(unsigned k, uint64_t pa, void *dst, size_t len)
+{
+    uint64_t *d = dst;
+
+    for (size_t i = 0; i < len / 8; i++) {
+        d[i] = ld64(kva(k, pa + i * 8));
+    }
+}
+
+static void wr(unsigned k, uint64_t pa, const void *src, size_t len)
+{
+    const uint64_t *s = src;
+
+    for (size_t i = 0; i < len / 8; i++) {
+        st64(kva(k, pa + i * 8), s[i]);
+    }
+}
+
+static void fill(unsigned which, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        buf[i] = mkg_pattern(which, i);
+    }
+}
+
+/* Window k: PML4[k + 1] -> PDPT -> PD of 2 MiB pages at KeyID k */
+static void map_windows(void)
+{
+    for (unsigned k = 0; k < MKG_NKID; k++) {
+        uint64_t *pdpt = (uint64_t *)(WIN_TABLES + k * 0x2000);
+        uint64_t *pd = pdpt + 512;
+
+        memset(pdpt, 0, 8192);
+        pdpt[0] = (uint64_t)pd | PG_PRW;
+        for (uint64_t i = 0; i < 512; i++) {
+            pd[i] = KID(k) | (i << 21) | PG_PS | PG_PRW;
+        }
+        boot_pml4[k + 1] = (uint64_t)pdpt | PG_PRW;
+    }
+    write_cr3((uint64_t)boot_pml4);
+}
+
+/* TME is enumerated but not active: activate it like a BIOS would */
+static void self_activate(void)
+{
+    pc_struct(1, CMD_DIRECT | ALG128, &mkg_key1);
+    pc_run(MKG_PC_BEFORE_ACT, 0, (uint64_t)pcs, FORM_PLAIN);
+    wrmsr_op(MKG_WR_ACT_RESERVED, MSR_TME_ACTIVATE, MKG_ACTIVATE | 1 << 20);
+    wrmsr_op(MKG_WR_ACT_KEYID7, MSR_TME_ACTIVATE,
+             (MKG_ACTIVATE & ~(0xfULL << 32)) | 7ULL << 32);
+    wrmsr_op(MKG_WR_ACT_POLICY1, MSR_TME_ACTIVATE, MKG_ACTIVATE | 1 << 4);
+    wrmsr_op(MKG_WR_ACT_NOENABLE, MSR_TME_ACTIVATE, MKG_ACTIVATE & ~2ULL);
+    wrmsr_op(MKG_WR_EMASK_HOLE, MSR_TME_EXCL_MASK,
+             MKG_EXCL_MASK & ~(1ULL << 40));
+    wrmsr_op(MKG_WR_EMASK_ABOVE, MSR_TME_EXCL_MASK,
+             MKG_EXCL_MASK | 1ULL << 46);
+    wrmsr_op(MKG_WR_EBASE_ABOVE, MSR_TME_EXCL_BASE,
+             MKG_EXCL_BASE | 1ULL << 46);
+    wrmsr_op(MKG_WR_EMASK, MSR_TME_EXCL_MASK, MKG_EXCL_MASK);
+    wrmsr_op(MKG_WR_EBASE, MSR_TME_EXCL_BASE, MKG_EXCL_BASE);
+    wrmsr_op(MKG_WR_ACT, MSR_TME_ACTIVATE, MKG_ACTIVATE);
+}
+
+static void program_keys(void)
+{
+    pc_key(MKG_PC_K1, 1, CMD_DIRECT | ALG128, &mkg_key1);
+    pc_key(MKG_PC_K2, 2, CMD_DIRECT | ALG256, &mkg_key2);
+    pc_key(MKG_PC_K3, 3, CMD_NOENC | ALG128, NULL);
+    pc_key(MKG_PC_K5_SET, 5, CMD_DIRECT | ALG128, &mkg_key5);
+    pc_key(MKG_PC_K6_RANDOM, 6, CMD_RANDOM | ALG128, &mkg_junk);
+    pc_key(MKG_PC_K7_RANDOM, 7, CMD_RANDOM | ALG256, &mkg_key2);
+    pc_key(MKG_PC_K8_NOENC, 8, CMD_NOENC | ALG256, NULL);
+    pc_key(MKG_PC_K9_SET, 9, CMD_DIRECT | ALG256, &mkg_key9);
+    pc_key(MKG_PC_K9_CLEAR, 9, CMD_CLEAR | ALG256, NULL);
+    pc_struct(10, CMD_NOENC | ALG128, NULL);
+    pc_run(MKG_PC_K10_REXW, 0, (uint64_t)pcs, FORM_REXW);
+    pc_struct(11, CMD_DIRECT | ALG128, &mkg_key1);
+    pc_run(MKG_PC_K11_RAXHI, 0xffffffff00000000ULL, (uint64_t)pcs,
+           FORM_PLAIN);
+}
+
+/* Each of these must fault; most would re-key KeyID 1 if they did not. */
+static void pconfig_errors(void)
+{
+    static const struct {
+        uint8_t idx, form;
+        uint16_t keyid;
+        uint32_t ctrl;
+        uint64_t rax;
+    } c[] = {
+        { MKG_PC_LEAF1, FORM_PLAIN, 1, CMD_DIRECT | ALG128, 1 },
+        { MKG_PC_LEAF2, FORM_PLAIN, 1, CMD_DIRECT | ALG128, 2 },
+        { MKG_PC_CTRL_RESERVED, FORM_PLAIN, 1,
+          CMD_DIRECT | ALG128 | 1u << 24, 0 },
+        { MKG_PC_CMD4, FORM_PLAIN, 1, 4 | ALG128, 0 },
+        { MKG_PC_KEYID0, FORM_PLAIN, 0, CMD_DIRECT | ALG128, 0 },
+        { MKG_PC_KEYID64, FORM_PLAIN, 64, CMD_DIRECT | ALG128, 0 },
+        { MKG_PC_KEYID_8001, FORM_PLAIN, 0x8001, CMD_DIRECT | ALG128, 0 },
+        { MKG_PC_ALG0, FORM_PLAIN, 1, CMD_DIRECT, 0 },
+        { MKG_PC_ALG_TWO, FORM_PLAIN, 1, CMD_DIRECT | ALG128 | ALG256, 0 },
+        { MKG_PC_ALG_BIT9, FORM_PLAIN, 1, CMD_DIRECT | 1u << 9, 0 },
+        { MKG_PC_CLEAR_ALG0, FORM_PLAIN, 1, CMD_CLEAR, 0 },
+        { MKG_PC_NOENC_ALG0, FORM_PLAIN, 1, CMD_NOENC, 0 },
+        { MKG_PC_LOCK, FORM_LOCK, 1, CMD_DIRECT | ALG128, 0 },
+        { MKG_PC_REP, FORM_REP, 1, CMD_DIRECT | ALG128, 0 },
+        { MKG_PC_REPNE, FORM_REPNE, 1, CMD_DIRECT | ALG128, 0 },
+        { MKG_PC_OPSIZE, FORM_OPSIZE, 1, CMD_DIRECT | ALG128, 0 },
+    };
+
+    for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+        pc_struct(c[i].keyid, c[i].ctrl, &mkg_junk);
+        pc_run(c[i].idx, c[i].rax, (uint64_t)pcs, c[i].form);
+    }
+    pc_struct(1, CMD_DIRECT | ALG128, &mkg_junk);
+    pc_run(MKG_PC_MISALIGNED, 0, (uint64_t)pcs + 16, FORM_PLAIN);
+    pc_run(MKG_PC_MISALIGNED_UNMAPPED, 0, VA_UNMAPPED + 16, FORM_PLAIN);
+    pc_run(MKG_PC_UNMAPPED, 0, VA_UNMAPPED, FORM_PLAIN);
+
+    res->pc[MKG_PC_CPL3].vector = g_user_pconfig((uint64_t)pcs);
+    res->pc[MKG_PC_CPL3].value = fault_cs;
+    res->pc[MKG_PC_CPL3].aux = user_returned;
+    puts_dbg("  pconfig at CPL 3: vector ");
+    puthex(res->pc[MKG_PC_CPL3].vector);
+    puts_dbg("\n");
+}
+
+static void alias_tests(void)
+{
+    stage("aliasing: P_A via KeyID 1, read via KeyIDs 0..11");
+    fill(1, MKG_LEN_A);
+    memcpy((void *)kva(1, MKG_PA_A), buf, MKG_LEN_A);   /* rep movsb */
+    rd(5, MKG_PA_A, res->a_read5_set, MKG_LEN_A);
+    pc_key(MKG_PC_K5_CLEAR, 5, CMD_CLEAR | ALG128, NULL);
+    for (unsigned k = 0; k < MKG_NKID; k++) {
+        rd(k, MKG_PA_A, res->a_read[k], MKG_LEN_A);
+    }
+    rd(6, MKG_PA_A, res->a_read6_again, MKG_LEN_A);
+
+    stage("aliasing: Q via KeyID 0, S via KeyID 3, T via KeyID 2");
+    fill(2, MKG_LEN_B);
+    wr(0, MKG_PA_B, buf, MKG_LEN_B);
+    rd(1, MKG_PA_B, res->b_read1, MKG_LEN_B);
+    rd(3, MKG_PA_B, res->b_read3, MKG_LEN_B);
+    fill(3, MKG_LEN_C);
+    wr(3, MKG_PA_C, buf, MKG_LEN_C);
+    rd(0, MKG_PA_C, res->c_read0, MKG_LEN_C);
+    rd(1, MKG_PA_C, res->c_read1, MKG_LEN_C);
+    rd(3, MKG_PA_C, res->c_read3, MKG_LEN_C);
+    fill(4, MKG_LEN_C);
+    wr(2, MKG_PA_C2, buf, MKG_LEN_C);
+    rd(0, MKG_PA_C2, res->c2_read0, MKG_LEN_C);
+    rd(2, MKG_PA_C2, res->c2_read2, MKG_LEN_C);
+
+    stage("aliasing: partial writes via KeyID 1");
+    fill(5, MKG_LEN_D);
+    wr(1, MKG_PA_D, buf, MKG_LEN_D);
+    for (size_t i = 0; i < sizeof(mkg_pokes) / sizeof(mkg_pokes[0]); i++) {
+        poke(1, MKG_PA_D + mkg_pokes[i].off, mkg_pokes[i].size,
+             mkg_pokes[i].val);
+    }
+    poke(0, MKG_PA_D + MKG_D_KID0_OFF, 1, MKG_D_KID0_VAL);
+    rd(1, MKG_PA_D, res->d_read1, MKG_LEN_D);
+
+    stage("aliasing: U via KeyID 0 at 128 MiB");
+    fill(6, MKG_LEN_E);
+    wr(0, MKG_PA_E, buf, MKG_LEN_E);
+    rd(3, MKG_PA_E, res->e_read3, MKG_LEN_E);
+    rd(1, MKG_PA_E, res->e_read1, MKG_LEN_E);
+}
+
+static void exec_op(unsigned i, uint64_t va)
+{
+    uint64_t ret = 0;
+
+    res->exec[i].vector = g_call(va, &ret);
+    res->exec[i].value = ret;
+    if (res->exec[i].vector == 14) {
+        res->exec[i].aux = read_cr2();
+    }
+    puts_dbg("  call ");
+    puthex(va);
+    puts_dbg(": vector ");
+    puthex(res->exec[i].vector);
+    puts_dbg(" eax ");
+    puthex(ret);
+    puts_dbg("\n");
+}
+
+static void exec_tests(void)
+{
+    uint8_t *line = buf;
+
+    stage("fetch: code via KeyID 1, run via KeyID 1");
+    memset(line, 0xcc, 64);
+    line[0] = 0xb8;
+    line[1] = MKG_CODE_IMM1 & 0xff;
+    line[2] = MKG_CODE_IMM1 >> 8;
+    line[3] = line[4] = 0;
+    line[5] = 0xc3;
+    wr(1, MKG_PA_X, line, 64);
+    exec_op(0, WIN(1) + MKG_PA_X);
+    poke(1, MKG_PA_X + 1, 4, MKG_CODE_IMM2);
+    exec_op(1, WIN(1) + MKG_PA_X);
+    rd(0, MKG_PA_X, res->x_read0, 64);
+
+    /*
+     * CR3 and PML4E carry KeyID 4 (TME mode: reads as KeyID 0), the PD
+     * is written and reached via KeyID 1, the PT via KeyID 3.
+     */
+    stage("fetch: paging structures behind KeyIDs 4, 1, 3");
+    memset((void *)PA_PDPT_F, 0, 4096);
+    ((uint64_t *)PA_PDPT_F)[0] = KID(1) | MKG_PA_PD_F | PG_PRW;
+    memset(tbuf, 0, sizeof(tbuf));
+    tbuf[2] = KID(3) | MKG_PA_PT_F | PG_PRW;
+    wr(1, MKG_PA_PD_F, tbuf, sizeof(tbuf));
+    memset(tbuf, 0, sizeof(tbuf));
+    tbuf[0x100] = KID(1) | MKG_PA_X | PG_PRW;
+    wr(3, MKG_PA_PT_F, tbuf, sizeof(tbuf));
+    boot_pml4[PML4_F] = KID(4) | PA_PDPT_F | PG_PRW;
+    res->pd_f_before = ld64(kva(1, MKG_PA_PD_F + 2 * 8));
+    res->pt_f_before = ld64(kva(3, MKG_PA_PT_F + 0x100 * 8));
+    write_cr3(KID(4) | (uint64_t)boot_pml4);
+    exec_op(2, VA_F);
+    write_cr3((uint64_t)boot_pml4);
+    res->pd_f_after = ld64(kva(1, MKG_PA_PD_F + 2 * 8));
+    res->pt_f_after = ld64(kva(3, MKG_PA_PT_F + 0x100 * 8));
+}
+
+void guest_main(void)
+{
+    MkgOp *ops = (MkgOp *)&res->msr;
+    size_t nops = (MkgOp *)(&res->exec[3]) - ops;
+    uint32_t r[4];
+    uint64_t act;
+
+    memset(res, 0, sizeof(*res));
+    for (size_t i = 0; i < nops; i++) {
+        ops[i].vector = MKG_NOT_RUN;
+    }
+    res->magic = MKG_MAGIC;
+    setup_cpu();
+    stage("long mode, IDT, TSS ok; CPUID and TME MSRs");
+
+    cpuid(7, 0, r);
+    res->cpuid7_ecx = r[2];
+    res->cpuid7_edx = r[3];
+    cpuid(0x1b, 0, res->cpuid1b[0]);
+    cpuid(0x1b, 1, res->cpuid1b[1]);
+    cpuid(0x80000008, 0, r);
+    res->cpuid80000008_eax = r[0];
+    puts_dbg("  cpuid 7.0 ecx ");
+    puthex(res->cpuid7_ecx);
+    puts_dbg(" edx ");
+    puthex(res->cpuid7_edx);
+    puts_dbg("\n");
+    read_msrs(res->msr);
+
+    if (!(res->cpuid7_ecx & (1 << 13)) && !FAKE_TME) {
+        stage("no TME: PCONFIG must #UD, TME MSRs #GP");
+        res->path = MKG_PATH_NO_TME;
+        pc_key(MKG_PC_NO_TME, 1, CMD_DIRECT | ALG128, &mkg_key1);
+        wrmsr_op(MKG_WR_ACT, MSR_TME_ACTIVATE, MKG_ACTIVATE);
+        wrmsr_op(MKG_WR_CAP, MSR_TME_CAPABILITY, 0);
+        read_msrs(res->msr_after);
+        finish(MKG_DONE_OK);
+    }
+
+    if (res->msr[1].vector == MKG_NO_FAULT && (res->msr[1].value & 1)) {
+        res->path = MKG_PATH_ACTIVE;
+    } else {
+        stage("TME not locked: activating it");
+        res->path = MKG_PATH_SELF;
+        self_activate();
+    }
+    stage("locked: writes to the TME MSRs");
+    wrmsr_op(MKG_WR_ACT_AGAIN, MSR_TME_ACTIVATE, MKG_ACTIVATE);
+    wrmsr_op(MKG_WR_EMASK_LOCKED, MSR_TME_EXCL_MASK, MKG_EXCL_MASK);
+    wrmsr_op(MKG_WR_EBASE_LOCKED, MSR_TME_EXCL_BASE, MKG_EXCL_BASE);
+    wrmsr_op(MKG_WR_CAP, MSR_TME_CAPABILITY, res->msr[0].value);
+    read_msrs(res->msr_after);
+    act = res->msr_after[1].value;
+    if ((res->msr_after[1].vector != MKG_NO_FAULT || (act & 3) != 3 ||
+         ((act >> 32) & 0xf) < 4) && !FAKE_TME) {
+        stage("TME-MK not usable: stopping");
+        res->path = MKG_PATH_INACTIVE;
+        finish(MKG_DONE_OK);
+    }
+
+    map_windows();
+    stage("PCONFIG: programming KeyIDs");
+    program_keys();
+    stage("PCONFIG: error paths");
+    pconfig_errors();
+    alias_tests();
+    exec_tests();
+
+    stage("PCONFIG: re-key KeyID 1 with AES-XTS-256");
+    pc_key(MKG_PC_K1_REKEY, 1, CMD_DIRECT | ALG256, &mkg_key1b);
+    rd(1, MKG_PA_A, res->a_read1_rekey, MKG_LEN_A);
+    finish(MKG_DONE_OK);
+}

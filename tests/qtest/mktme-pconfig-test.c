@@ -9,6 +9,7 @@
  */
 
 #include "qemu/osdep.h"
+#include "qobject/qjson.h"
 #include "libqtest.h"
 #include "qemu/bswap.h"
 #include <openssl/evp.h>
@@ -550,6 +551,103 @@ static void test_guest(const void *opaque)
     guest_finish(&g);
 }
 
+/* Does @hay hold the first 12 bytes of @key, raw or as hex text? */
+static bool holds_key(const char *what, const uint8_t *hay, size_t len,
+                      const uint8_t *key)
+{
+    g_autoptr(GString) lo = g_string_new(NULL), up = g_string_new(NULL);
+    g_autoptr(GString) sp = g_string_new(NULL);
+
+    for (int i = 0; i < 12; i++) {
+        g_string_append_printf(lo, "%02x", key[i]);
+        g_string_append_printf(up, "%02X", key[i]);
+        g_string_append_printf(sp, "%s%02x", i ? " " : "", key[i]);
+    }
+    if (memmem(hay, len, key, 12) || memmem(hay, len, lo->str, lo->len) ||
+        memmem(hay, len, up->str, up->len) ||
+        memmem(hay, len, sp->str, sp->len)) {
+        g_printerr("FAIL: key bytes %s... found in %s\n", lo->str, what);
+        return true;
+    }
+    return false;
+}
+
+/*
+ * Key hygiene: with every mktme trace event on, after the guest has
+ * programmed its keys and after a reset, no key byte appears in the
+ * trace log, in QMP or HMP replies.
+ */
+static void test_key_hygiene(void)
+{
+    static const MkgKey *keys[] = {
+        &mkg_key1, &mkg_key2, &mkg_key5, &mkg_key9, &mkg_key1b,
+    };
+    Guest g = { 0 };
+    g_autofree char *trace = NULL, *text = NULL, *args = NULL;
+    g_autoptr(GString) out = g_string_new(NULL);
+    const char *hmp[] = { "info mktme", "info mtree", "info qtree" };
+    uint8_t key[32];
+    size_t len;
+    int fd, found = 0;
+
+    fd = g_file_open_tmp("mktme-trace-XXXXXX.log", &trace, NULL);
+    g_assert_cmpint(fd, >=, 0);
+    close(fd);
+    /* -action reboot=reset: system_reset resets despite -no-reboot */
+    args = g_strdup_printf(MKTME_ARGS " -machine memory-encryption=k0 "
+                           "-action reboot=reset "
+                           "-trace enable=mktme_*,file=%s", trace);
+    guest_run(&g, args);
+    g_assert_cmpint(g.r.path, ==, MKG_PATH_ACTIVE);
+    for (int round = 0; round < 2; round++) {
+        QDict *rsp = qtest_qmp(g.qts, "{'execute': 'query-mktme'}");
+        g_autoptr(GString) json = qobject_to_json(QOBJECT(rsp));
+
+        g_string_append(out, json->str);
+        qobject_unref(rsp);
+        for (int i = 0; i < G_N_ELEMENTS(hmp); i++) {
+            g_autofree char *r = qtest_hmp(g.qts, "%s", hmp[i]);
+
+            g_string_append(out, r);
+        }
+        qtest_qmp_assert_success(g.qts, "{'execute': 'system_reset'}");
+    }
+    qtest_quit(g.qts);
+    g.qts = NULL;
+    g_assert_true(g_file_get_contents(trace, &text, &len, NULL));
+    unlink(trace);
+    /* The trace really ran: it saw the guest's PCONFIGs. */
+    g_assert_nonnull(strstr(text, "mktme_pconfig"));
+
+    for (int i = 0; i < G_N_ELEMENTS(keys); i++) {
+        for (int j = 0; j < keys[i]->len; j++) {
+            key[j] = keys[i]->d0 + j;
+        }
+        found += holds_key("the trace log", (uint8_t *)text, len, key);
+        found += holds_key("QMP/HMP replies", (uint8_t *)out->str, out->len,
+                           key);
+        for (int j = 0; j < keys[i]->len; j++) {
+            key[j] = keys[i]->t0 + j;
+        }
+        found += holds_key("the trace log", (uint8_t *)text, len, key);
+        found += holds_key("QMP/HMP replies", (uint8_t *)out->str, out->len,
+                           key);
+    }
+    /* The VM key (key-secret): 00 01 02 ... 1f */
+    for (int j = 0; j < 32; j++) {
+        key[j] = j;
+    }
+    found += holds_key("the trace log", (uint8_t *)text, len, key);
+    found += holds_key("the trace log", (uint8_t *)text, len, key + 16);
+    found += holds_key("QMP/HMP replies", (uint8_t *)out->str, out->len,
+                       key);
+    g_assert_cmpint(found, ==, 0);
+    unlink(g.img_path);
+    unlink(g.log_path);
+    g_free(g.img_path);
+    g_free(g.log_path);
+}
+
 /* Without mktme-guest: no CPUID bits, PCONFIG #UD, the MSRs #GP */
 static void test_absent(void)
 {
@@ -587,5 +685,6 @@ int main(int argc, char **argv)
     qtest_add_data_func("/mktme-pconfig/tcg/self-activated", "self",
                         test_guest);
     qtest_add_func("/mktme-pconfig/tcg/absent", test_absent);
+    qtest_add_func("/mktme-pconfig/tcg/key-hygiene", test_key_hygiene);
     return g_test_run();
 }

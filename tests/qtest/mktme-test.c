@@ -290,6 +290,26 @@ typedef struct DramCase {
     size_t keylen;
 } DramCase;
 
+/* The DRAM view of [@pa, @pa + @len), through x-mktme-dram-save */
+static uint8_t *dram_save(QTestState *qts, uint64_t pa, uint64_t len)
+{
+    g_autofree char *path = NULL;
+    uint8_t *dram;
+    size_t dlen;
+    int fd;
+
+    fd = g_file_open_tmp("mktme-dram-XXXXXX", &path, NULL);
+    g_assert_cmpint(fd, >=, 0);
+    close(fd);
+    qtest_qmp_assert_success(qts, "{'execute': 'x-mktme-dram-save', "
+                             "'arguments': {'val': %" PRIu64 ", 'size': %"
+                             PRIu64 ", 'filename': %s}}", pa, len, path);
+    g_assert_true(g_file_get_contents(path, (char **)&dram, &dlen, NULL));
+    unlink(path);
+    g_assert_cmpint(dlen, ==, len);
+    return dram;
+}
+
 /*
  * A secret written to guest RAM is absent from the DRAM view, and
  * decrypting the DRAM view with the key gives it back.
@@ -304,10 +324,7 @@ static void test_dram_view(const void *opaque)
         "-machine memory-encryption=k0", dc->secret_b64, dc->algorithm);
     g_autofree uint8_t *plain = g_malloc(len), *dram = NULL;
     g_autofree uint8_t *expect = g_malloc(len), *back = g_malloc(len);
-    g_autofree char *path = NULL;
     uint8_t key[64];
-    size_t dlen;
-    int fd;
 
     for (size_t i = 0; i < dc->keylen; i++) {
         key[i] = dc->key0 + i;
@@ -317,16 +334,7 @@ static void test_dram_view(const void *opaque)
     }
     qtest_memwrite(qts, pa, plain, len);
 
-    fd = g_file_open_tmp("mktme-dram-XXXXXX", &path, NULL);
-    g_assert_cmpint(fd, >=, 0);
-    close(fd);
-    qtest_qmp_assert_success(qts, "{'execute': 'x-mktme-dram-save', "
-                             "'arguments': {'val': %" PRIu64 ", 'size': %"
-                             PRIu64 ", 'filename': %s}}", pa, len, path);
-    g_assert_true(g_file_get_contents(path, (char **)&dram, &dlen, NULL));
-    unlink(path);
-    g_assert_cmpint(dlen, ==, len);
-
+    dram = dram_save(qts, pa, len);
     g_assert_null(memmem(dram, len, "secret", 6));
     xts_oracle(key, dc->keylen, pa, expect, plain, len, true);
     g_assert_cmpmem(dram, len, expect, len);
@@ -363,6 +371,77 @@ static void test_dram_save_errors(void)
                     "val + size wraps around");
     qobject_unref(rsp);
     qtest_quit(qts);
+}
+
+static void migrate_and_wait(QTestState *src, const char *uri)
+{
+    qtest_qmp_assert_success(src, "{'execute': 'migrate', "
+                             "'arguments': {'uri': %s}}", uri);
+    for (;;) {
+        QDict *rsp = qtest_qmp_assert_success_ref(src,
+                                                  "{'execute': "
+                                                  "'query-migrate'}");
+        const char *status = qdict_get_str(rsp, "status");
+        bool done = !strcmp(status, "completed");
+
+        g_assert_cmpstr(status, !=, "failed");
+        qobject_unref(rsp);
+        if (done) {
+            return;
+        }
+        g_usleep(10000);
+    }
+}
+
+/*
+ * TCG migration: the destination, which drew its own random key at
+ * start, reads the same through KeyID 0 and holds the same DRAM image:
+ * the VM's key and the platform state came with the stream.
+ */
+static void test_migration(void)
+{
+    const uint64_t pa = 0x200000, len = 16384;
+    g_autofree char *tmp = g_dir_make_tmp("mktme-mig-XXXXXX", NULL);
+    g_autofree char *uri = g_strdup_printf("unix:%s/sock", tmp);
+    g_autofree char *sock = g_strdup_printf("%s/sock", tmp);
+    const char *args = BASE_ARGS "-cpu max,vendor=GenuineIntel,phys-bits=46 "
+        "-object mktme-guest,id=k0,guest-visible=on,keyid-bits=4 "
+        "-machine memory-encryption=k0";
+    QTestState *src = qtest_init(args);
+    QTestState *dst = qtest_initf("%s -incoming %s", args, uri);
+    g_autofree uint8_t *plain = g_malloc(len), *back = g_malloc(len);
+    g_autofree uint8_t *dram_src = NULL, *dram_dst = NULL;
+    g_autofree uint8_t *dram_dst_before = NULL;
+
+    for (size_t i = 0; i < len; i++) {
+        plain[i] = i * 13 + (i >> 8);
+    }
+    qtest_memwrite(src, pa, plain, len);
+    dram_src = dram_save(src, pa, len);
+    dram_dst_before = dram_save(dst, pa, len);
+    /* Two random keys: the two DRAM images differ before migration. */
+    g_assert_true(memcmp(dram_src, dram_dst_before, len) != 0);
+
+    migrate_and_wait(src, uri);
+    qtest_qmp_eventwait(dst, "RESUME");
+
+    qtest_memread(dst, pa, back, len);
+    g_assert_cmpmem(back, len, plain, len);
+    /* KeyID 7 was never programmed: it reads what KeyID 0 reads. */
+    qtest_memread(dst, (7ULL << 42) | pa, back, len);
+    g_assert_cmpmem(back, len, plain, len);
+    dram_dst = dram_save(dst, pa, len);
+    g_assert_cmpmem(dram_dst, len, dram_src, len);
+    assert_query_mktme(dst,
+                 "{\"encrypted-memory\": 134217728, \"keys\": 15, "
+                 "\"keyid-bits\": 4, \"guest-visible\": true, "
+                 "\"key-source\": \"random\", "
+                 "\"algorithm\": \"aes-xts-128\", \"accel\": \"qtest\", "
+                 "\"policy\": \"required\", \"enabled\": true}");
+    qtest_quit(src);
+    qtest_quit(dst);
+    unlink(sock);
+    rmdir(tmp);
 }
 
 /*
@@ -414,6 +493,7 @@ int main(int argc, char **argv)
     qtest_add_data_func("/mktme/dram/aes-xts-128", &dram128, test_dram_view);
     qtest_add_data_func("/mktme/dram/aes-xts-256", &dram256, test_dram_view);
     qtest_add_func("/mktme/dram/errors", test_dram_save_errors);
+    qtest_add_func("/mktme/migration/tcg", test_migration);
     qtest_add_func("/mktme/kvm/policy", test_kvm_policy);
     return g_test_run();
 }

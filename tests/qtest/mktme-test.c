@@ -108,6 +108,15 @@ static void test_errors(void)
           "-machine memory-encryption=k0 -accel qtest",
           "mktme-guest: RAM top 0x8000000 does not fit below 2^26 "
           "(36 physical address bits minus 10 KeyID bits)" },
+        { BASE_ARGS "-cpu max,vendor=GenuineIntel "
+          "-object mktme-guest,id=k0,guest-visible=on,algorithm=aes-xts-256,"
+          "cap-aes-xts-256=off -machine memory-encryption=k0 -accel qtest",
+          "mktme-guest: algorithm=aes-xts-256 needs cap-aes-xts-256=on: the "
+          "VM key is KeyID 0's key" },
+        { BASE_ARGS "-cpu max,vendor=GenuineIntel "
+          "-object mktme-guest,id=k0,guest-visible=on,cap-aes-xts-128=off,"
+          "cap-aes-xts-256=off -machine memory-encryption=k0 -accel qtest",
+          "mktme-guest: algorithm=aes-xts-128 needs cap-aes-xts-128=on" },
         { "-machine none -object mktme-guest,id=k0 "
           "-machine memory-encryption=k0 -accel qtest",
           "mktme-guest: needs an x86 PC machine, not 'none'" },

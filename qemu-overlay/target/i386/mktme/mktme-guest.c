@@ -213,9 +213,25 @@ static void mktme_platform_reset_handler(void *opaque)
 {
     MktmeGuest *mg = opaque;
 
-    mktme_platform_reset(mg->platform);
+    MktmePlatform *p = mg->platform;
+
+    mktme_platform_reset(p);
     if (mg->activate) {
-        mktme_platform_activate_default(mg->platform, mg->keyid_bits);
+        /*
+         * Lock, enable, every KeyID bit, every algorithm the platform
+         * has, and the VM key's algorithm as the TME policy.
+         */
+        bool xts256 = mg->algorithm == MKTME_ALGORITHM_AES_XTS_256;
+        uint64_t v = MKTME_ACT_ENABLE |
+                     (uint64_t)(xts256 ? MKTME_POLICY_AES_XTS_256 :
+                                MKTME_POLICY_AES_XTS_128)
+                         << MKTME_ACT_POLICY_SHIFT |
+                     (uint64_t)mg->keyid_bits << MKTME_ACT_KEYID_BITS_SHIFT |
+                     (p->cfg.aes_xts_128 ? MKTME_ACT_ALG_AES_XTS_128 : 0) |
+                     (p->cfg.aes_xts_256 ? MKTME_ACT_ALG_AES_XTS_256 : 0);
+        int r = mktme_msr_write(p, MSR_IA32_TME_ACTIVATE, v);
+
+        assert(r == 0);
     }
     mktme_mc_update(mg);
 }
@@ -230,9 +246,9 @@ static bool mktme_platform_init(MktmeGuest *mg, Error **errp)
         .phys_bits = cpu->phys_bits,
         .max_keyid_bits = mg->keyid_bits,
         .max_keys = mg->max_keys ?: (1u << mg->keyid_bits) - 1,
-        .aes_xts_128 = true,
-        .aes_xts_256 = true,
-        .bypass = true,
+        .aes_xts_128 = mg->cap_aes_xts_128,
+        .aes_xts_256 = mg->cap_aes_xts_256,
+        .bypass = mg->cap_bypass,
     };
     uint64_t ram_top = x86ms->above_4g_mem_size ?
                        x86ms->above_4g_mem_start + x86ms->above_4g_mem_size :
@@ -425,6 +441,14 @@ static void mktme_guest_complete(UserCreatable *uc, Error **errp)
                    mg->keyid_bits, (1u << mg->keyid_bits) - 1);
         return;
     }
+    if (mg->guest_visible &&
+        !(mg->algorithm == MKTME_ALGORITHM_AES_XTS_256 ? mg->cap_aes_xts_256
+                                                       : mg->cap_aes_xts_128)) {
+        error_setg(errp, "mktme-guest: algorithm=%s needs cap-%s=on: the "
+                   "VM key is KeyID 0's key", MktmeAlgorithm_str(mg->algorithm),
+                   MktmeAlgorithm_str(mg->algorithm));
+        return;
+    }
     if (mg->has_handle && mg->key_secret) {
         error_setg(errp, "mktme-guest: handle and key-secret exclude each "
                    "other");
@@ -508,6 +532,20 @@ static void mktme_guest_set_guest_visible(Object *obj, bool value,
     MKTME_GUEST(obj)->guest_visible = value;
 }
 
+#define MKTME_BOOL_PROP(field)                                               \
+static bool mktme_guest_get_##field(Object *obj, Error **errp)               \
+{                                                                            \
+    return MKTME_GUEST(obj)->field;                                          \
+}                                                                            \
+static void mktme_guest_set_##field(Object *obj, bool value, Error **errp)   \
+{                                                                            \
+    MKTME_GUEST(obj)->field = value;                                         \
+}
+
+MKTME_BOOL_PROP(cap_aes_xts_128)
+MKTME_BOOL_PROP(cap_aes_xts_256)
+MKTME_BOOL_PROP(cap_bypass)
+
 static bool mktme_guest_get_activate(Object *obj, Error **errp)
 {
     return MKTME_GUEST(obj)->activate;
@@ -559,6 +597,15 @@ static void mktme_guest_class_init(ObjectClass *oc, void *data)
     object_class_property_add_bool(oc, "activate",
                                    mktme_guest_get_activate,
                                    mktme_guest_set_activate);
+    object_class_property_add_bool(oc, "cap-aes-xts-128",
+                                   mktme_guest_get_cap_aes_xts_128,
+                                   mktme_guest_set_cap_aes_xts_128);
+    object_class_property_add_bool(oc, "cap-aes-xts-256",
+                                   mktme_guest_get_cap_aes_xts_256,
+                                   mktme_guest_set_cap_aes_xts_256);
+    object_class_property_add_bool(oc, "cap-bypass",
+                                   mktme_guest_get_cap_bypass,
+                                   mktme_guest_set_cap_bypass);
 }
 
 static void mktme_guest_init(Object *obj)
@@ -569,6 +616,9 @@ static void mktme_guest_init(Object *obj)
     mg->algorithm = MKTME_ALGORITHM_AES_XTS_128;
     mg->keyid_bits = 6;
     mg->activate = true;
+    mg->cap_aes_xts_128 = true;
+    mg->cap_aes_xts_256 = true;
+    mg->cap_bypass = true;
     mg->ram_blocks = g_hash_table_new(NULL, NULL);
     object_property_add_uint8_ptr(obj, "keyid-bits", &mg->keyid_bits,
                                   OBJ_PROP_FLAG_READWRITE);

@@ -67,8 +67,9 @@ static bool mktme_cpuinfo_has_tme(void)
 
 /*
  * add_key() with an empty payload: an unknown key type fails with
- * ENODEV before anything else; a known one fails to parse the payload,
- * and no key is created.
+ * ENODEV before anything else; a known one fails to parse the payload
+ * (EINVAL or EBADMSG), and no key is created.  Any other error (no key
+ * service, a seccomp filter, quota) proves nothing: count it as absent.
  */
 static bool mktme_kernel_has_key_type(void)
 {
@@ -79,7 +80,7 @@ static bool mktme_kernel_has_key_type(void)
         syscall(SYS_keyctl, MKTME_KEYCTL_INVALIDATE, serial);
         return true;
     }
-    return errno != ENODEV;
+    return errno == EINVAL || errno == EBADMSG;
 }
 
 void mktme_host_probe(MktmeHostCaps *caps)

@@ -109,21 +109,30 @@ static MemTxResult mktme_mc_access(MktmeGuest *mg, hwaddr addr,
     MktmeXform x = mktme_keyid_xform(p, keyid, pa);
     MktmeXform x0 = mktme_keyid_xform(p, 0, pa);
     uint8_t buf[MKTME_LINE_SIZE];
+    RAMBlock *rb = NULL;
     MemTxResult r;
 
-    if (x == MKTME_XFORM_INVALID) {
-        /* KeyIDs beyond the platform's range: read ones, drop writes */
+    if (x == MKTME_XFORM_INVALID || keyid == 0) {
+        /*
+         * KeyIDs beyond the platform's range, and addresses between the
+         * activated KeyID bits and the most the platform offers (no
+         * KeyID there: beyond the reduced address width): read ones,
+         * drop writes.  Never forward these, which would come back here.
+         */
         if (!write) {
             *data = MAKE_64BIT_MASK(0, size * 8);
         }
         return MEMTX_OK;
     }
-    if (!mktme_mc_is_ram(pa, NULL)) {
+    if (!mktme_mc_is_ram(pa, &rb)) {
         /* Devices see no encryption: pass the access through. */
         return write ? address_space_write(&address_space_memory, pa,
                                            MEMTXATTRS_UNSPECIFIED, data, size)
                      : address_space_read(&address_space_memory, pa,
                                           MEMTXATTRS_UNSPECIFIED, data, size);
+    }
+    if (!mktme_ram_block_encrypted(mg, rb)) {
+        x0 = MKTME_XFORM_PLAIN;     /* ROM is not DRAM */
     }
     r = address_space_read(&address_space_memory, line,
                            MEMTXATTRS_UNSPECIFIED, buf, sizeof(buf));

@@ -68,8 +68,8 @@ MktmeCapability *qmp_query_mktme_capabilities(Error **errp)
                              cap->host_activated ? (1u << bits) - 1 : 0);
     }
     cap->kernel = host.kernel_key_type;
-    /* Without a configured encrypt_mprotect number, KVM cannot encrypt. */
-    cap->kvm = mktme_host_can_encrypt(&host, 0, &reason);
+    /* Everything but the encrypt_mprotect number, which users supply */
+    cap->kvm = mktme_host_can_encrypt(&host, UINT32_MAX, &reason);
     cap->emulation = true;
     QAPI_LIST_APPEND(tail, MKTME_ALGORITHM_AES_XTS_128);
     QAPI_LIST_APPEND(tail, MKTME_ALGORITHM_AES_XTS_256);

@@ -64,6 +64,9 @@ struct MktmeGuest {
     uint8_t keyid_bits;
     uint16_t max_keys;
     bool activate;
+    bool cap_aes_xts_128;
+    bool cap_aes_xts_256;
+    bool cap_bypass;
 
     /* State */
     bool enabled;

@@ -356,6 +356,66 @@ static void test_dram_view(const void *opaque)
     qtest_quit(qts);
 }
 
+/*
+ * QMP sweep: malformed and out-of-range arguments to every new command
+ * get an error reply, and QEMU goes on answering.
+ */
+static void test_qmp_sweep(void)
+{
+    static const char *bad[] = {
+        "{'execute': 'query-mktme', 'arguments': {'x': 1}}",
+        "{'execute': 'query-mktme', 'arguments': 1}",
+        "{'execute': 'query-mktme-capabilities', 'arguments': {'a': 'b'}}",
+        "{'execute': 'x-mktme-dram-save'}",
+        "{'execute': 'x-mktme-dram-save', 'arguments': {'val': 0}}",
+        "{'execute': 'x-mktme-dram-save', 'arguments': "
+        "{'val': -1, 'size': 64, 'filename': '/dev/null'}}",
+        "{'execute': 'x-mktme-dram-save', 'arguments': "
+        "{'val': 'zero', 'size': 64, 'filename': '/dev/null'}}",
+        "{'execute': 'x-mktme-dram-save', 'arguments': "
+        "{'val': 0, 'size': 64.5, 'filename': '/dev/null'}}",
+        "{'execute': 'x-mktme-dram-save', 'arguments': "
+        "{'val': 0, 'size': 64, 'filename': 7}}",
+        "{'execute': 'x-mktme-dram-save', 'arguments': "
+        "{'val': 0, 'size': 64, 'filename': '/dev/null', 'extra': 1}}",
+        "{'execute': 'x-mktme-dram-save', 'arguments': "
+        "{'val': 0, 'size': 63, 'filename': '/dev/null'}}",
+        "{'execute': 'x-mktme-dram-save', 'arguments': "
+        "{'val': 18446744073709551552, 'size': 64, 'filename': '/dev/null'}}",
+        "{'execute': 'x-mktme-dram-save', 'arguments': "
+        "{'val': 0, 'size': 18446744073709551552, 'filename': '/dev/null'}}",
+        "{'execute': 'object-add', 'arguments': "
+        "{'qom-type': 'mktme-guest', 'id': 'k9', 'keyid-bits': 99}}",
+        "{'execute': 'object-add', 'arguments': "
+        "{'qom-type': 'mktme-guest', 'id': 'k9', 'policy': 3}}",
+        "{'execute': 'object-add', 'arguments': "
+        "{'qom-type': 'mktme-guest', 'id': 'k9', 'max-keys': 70000}}",
+        "{'execute': 'object-del', 'arguments': {'id': 'k0'}}",
+        "{'execute': 'qom-set', 'arguments': {'path': '/objects/k0', "
+        "'property': 'policy', 'value': 'bogus'}}",
+    };
+    QTestState *qts = qtest_init(BASE_ARGS "-object mktme-guest,id=k0 "
+                                 "-machine memory-encryption=k0");
+    g_autofree char *expected = g_strdup_printf(
+        "{\"encrypted-memory\": %d, \"keys\": 0, \"keyid-bits\": 0, "
+        "\"guest-visible\": false, \"key-source\": \"random\", "
+        "\"algorithm\": \"aes-xts-128\", \"accel\": \"qtest\", "
+        "\"policy\": \"required\", \"enabled\": true}", (int)(128 * MiB));
+
+    for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
+        QDict *rsp = qtest_qmp(qts, "%s", bad[i]);
+
+        if (!qdict_haskey(rsp, "error")) {
+            g_printerr("no error for %s\n", bad[i]);
+            g_assert_not_reached();
+        }
+        qobject_unref(rsp);
+    }
+    /* Still there, still the same */
+    assert_query_mktme(qts, expected);
+    qtest_quit(qts);
+}
+
 static void test_dram_save_errors(void)
 {
     QTestState *qts = qtest_init(BASE_ARGS "-object mktme-guest,id=k0 "
@@ -502,6 +562,7 @@ int main(int argc, char **argv)
     qtest_add_data_func("/mktme/dram/aes-xts-128", &dram128, test_dram_view);
     qtest_add_data_func("/mktme/dram/aes-xts-256", &dram256, test_dram_view);
     qtest_add_func("/mktme/dram/errors", test_dram_save_errors);
+    qtest_add_func("/mktme/qmp/sweep", test_qmp_sweep);
     qtest_add_func("/mktme/migration/tcg", test_migration);
     qtest_add_func("/mktme/kvm/policy", test_kvm_policy);
     return g_test_run();

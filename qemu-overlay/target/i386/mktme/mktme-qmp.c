@@ -13,6 +13,7 @@
 #include "monitor/monitor.h"
 #include "monitor/hmp.h"
 #include "qobject/qdict.h"
+#include "hw/boards.h"
 #include "mktme.h"
 
 #define MKTME_DRAM_SAVE_CHUNK (64 * KiB)
@@ -81,6 +82,7 @@ void qmp_x_mktme_dram_save(uint64_t val, uint64_t size, const char *filename,
                            Error **errp)
 {
     MktmeGuest *mg = mktme_guest_get();
+    MachineState *ms = MACHINE(qdev_get_machine());
     g_autofree uint8_t *buf = NULL;
     FILE *f;
 
@@ -95,6 +97,11 @@ void qmp_x_mktme_dram_save(uint64_t val, uint64_t size, const char *filename,
     }
     if (val + size < val) {
         error_setg(errp, "val + size wraps around");
+        return;
+    }
+    if (size > ms->maxram_size) {
+        error_setg(errp, "size 0x%" PRIx64 " exceeds the machine's memory "
+                   "(0x%" PRIx64 " bytes)", size, (uint64_t)ms->maxram_size);
         return;
     }
     f = fopen(filename, "wb");

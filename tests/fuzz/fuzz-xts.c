@@ -9,6 +9,9 @@
  *   flags bit 1: unit mode (mktme_xts_*_unit, arbitrary tweak, count =
  *                0..32 blocks); else line mode (count = 0..8 lines at pa)
  *   flags bit 2: tweak key := data key (OpenSSL refuses such keys)
+ *   flags bit 3: line mode up to a whole page (0..64 lines): reaches the
+ *                batched paths (nettle: 16 lines, AES-NI/VAES tweaks: 32
+ *                lines, VAES: 8 ZMMs of 4 lines)
  *
  * Checks, for every implementation available on this CPU (and AUTO):
  * the key object is created iff the implementation is available; all
@@ -26,6 +29,7 @@
 #include "mktme-xts.h"
 
 #define MAX_LINES  8
+#define PAGE_LINES 64
 #define MAX_BLOCKS 32
 
 static const char *ctx_what = "";
@@ -285,7 +289,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         len = (hdr[1] % (MAX_BLOCKS + 1)) * 16;
         n = 0;
     } else {
-        n = hdr[1] % (MAX_LINES + 1);
+        n = hdr[1] % ((hdr[0] & 8) ? PAGE_LINES + 1 : MAX_LINES + 1);
         len = n * MKTME_LINE_SIZE;
     }
     src = xmalloc(len);

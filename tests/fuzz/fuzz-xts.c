@@ -300,6 +300,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memset(src + avail, 0, len - avail);
 
     ctx_alg = alg;
+    ctx_what = "invalid algorithm or implementation";
+    CHECK(!mktme_xts_key_new((MktmeXtsAlg)(MKTME_XTS_AES_256 + 1 + hdr[1]),
+                             MKTME_XTS_IMPL_PORTABLE, dk, tk));
+    CHECK(!mktme_xts_key_new(alg, MKTME_XTS_IMPL__MAX, dk, tk));
+    CHECK(!mktme_xts_impl_available(MKTME_XTS_IMPL__MAX));
+
     if (hdr[0] & 2) {
         fuzz_unit(ossl, alg, dk, tk, oracle, tweak, src, len);
     } else {

@@ -7,15 +7,17 @@ import json, os, socket, subprocess, sys, tempfile, time
 qemu, guest, extra = sys.argv[1], sys.argv[2], sys.argv[3]
 tmp = tempfile.mkdtemp(prefix="mktme-demo-")
 qmp_path, serial = os.path.join(tmp, "qmp.sock"), os.path.join(tmp, "serial.log")
-props = "mktme-guest,id=k0" + ("," + extra if extra else "")
+# The default shows TME-MK to the guest too; extra properties override.
+props = "mktme-guest,id=k0,guest-visible=on" + ("," + extra if extra else "")
 argv = [qemu, "-machine", "q35,memory-encryption=k0", "-accel", "tcg",
+        "-cpu", "max,vendor=GenuineIntel,phys-bits=46",
         "-m", "512M", "-nodefaults", "-display", "none",
         "-object", props,
         "-kernel", os.path.join(guest, "vmlinuz"),
         "-initrd", os.path.join(guest, "initramfs.cpio.gz"),
-        "-append", "console=ttyS0 mktme.demo",
+        "-append", "console=ttyS0 nokaslr mktme.demo",
         "-serial", "file:" + serial, "-qmp", "unix:%s,server=on,wait=off" % qmp_path]
-print("$ " + " ".join(argv[:1] + ["..."] + argv[1:9]))
+print("$ " + " ".join(argv[:11]) + " ...")
 proc = subprocess.Popen(argv)
 
 
@@ -64,15 +66,15 @@ try:
     show("query-mktme-capabilities", qmp.cmd("query-mktme-capabilities"))
     show("info mktme", qmp.cmd("human-monitor-command", **{"command-line": "info mktme"}))
 
-    # The kernel image sits at 16 MiB: compare the two views of it.
+    # The kernel image sits at 16 MiB (nokaslr): compare the two views.
     qmp.cmd("stop")
-    base, size = 0x1000000, 0x1000000
+    base, size = 0x1000000, 0x2000000
     plain, dram = os.path.join(tmp, "keyid0.bin"), os.path.join(tmp, "dram.bin")
     qmp.cmd("pmemsave", val=base, size=size, filename=plain)
     qmp.cmd("x-mktme-dram-save", val=base, size=size, filename=dram)
     needle = b"Linux version"
     p, d = open(plain, "rb").read(), open(dram, "rb").read()
-    show("guest memory at 16 MiB, as the guest and hypervisor read it "
+    show("guest memory at 16-48 MiB, as the guest and hypervisor read it "
          "(KeyID 0, pmemsave) and as the DRAM holds it (x-mktme-dram-save)",
          "%r found %d times in the KeyID-0 view, %d times in the DRAM view;\n"
          "%.1f%% of the DRAM view's bytes equal the KeyID-0 view's"

@@ -52,6 +52,22 @@ static bool mktme_mc_is_ram(hwaddr pa, RAMBlock **rb)
     return ram;
 }
 
+/*
+ * KeyID 0's transform at @pa: the platform's (bypass, exclusion range),
+ * except that ROM is not DRAM and is never encrypted.  *@ram says
+ * whether @pa is RAM at all.
+ */
+static MktmeXform mktme_mc_xform0(MktmeGuest *mg, hwaddr pa, bool *ram)
+{
+    RAMBlock *rb = NULL;
+
+    *ram = mktme_mc_is_ram(pa, &rb);
+    if (*ram && !mktme_ram_block_encrypted(mg, rb)) {
+        return MKTME_XFORM_PLAIN;
+    }
+    return mktme_keyid_xform(mg->platform, 0, pa);
+}
+
 /* The cipher of KeyID @keyid, for an MKTME_XFORM_KEY or _VM_KEY view. */
 static const MktmeXtsKey *mktme_mc_cipher(MktmeGuest *mg, uint16_t keyid,
                                           MktmeXform x)
@@ -107,9 +123,9 @@ static MemTxResult mktme_mc_access(MktmeGuest *mg, hwaddr addr,
     hwaddr line = pa & ~(hwaddr)(MKTME_LINE_SIZE - 1);
     unsigned off = pa & (MKTME_LINE_SIZE - 1);
     MktmeXform x = mktme_keyid_xform(p, keyid, pa);
-    MktmeXform x0 = mktme_keyid_xform(p, 0, pa);
     uint8_t buf[MKTME_LINE_SIZE];
-    RAMBlock *rb = NULL;
+    MktmeXform x0;
+    bool ram;
     MemTxResult r;
 
     if (x == MKTME_XFORM_INVALID || keyid == 0) {
@@ -124,15 +140,13 @@ static MemTxResult mktme_mc_access(MktmeGuest *mg, hwaddr addr,
         }
         return MEMTX_OK;
     }
-    if (!mktme_mc_is_ram(pa, &rb)) {
+    x0 = mktme_mc_xform0(mg, pa, &ram);
+    if (!ram) {
         /* Devices see no encryption: pass the access through. */
         return write ? address_space_write(&address_space_memory, pa,
                                            MEMTXATTRS_UNSPECIFIED, data, size)
                      : address_space_read(&address_space_memory, pa,
                                           MEMTXATTRS_UNSPECIFIED, data, size);
-    }
-    if (!mktme_ram_block_encrypted(mg, rb)) {
-        x0 = MKTME_XFORM_PLAIN;     /* ROM is not DRAM */
     }
     r = address_space_read(&address_space_memory, line,
                            MEMTXATTRS_UNSPECIFIED, buf, sizeof(buf));
@@ -187,6 +201,7 @@ static IOMMUTLBEntry mktme_mc_translate(IOMMUMemoryRegion *iommu,
     uint16_t keyid = mktme_pa_keyid(p, gpa);
     hwaddr pa = mktme_pa_strip(p, gpa);
     MktmeXform x = mktme_keyid_xform(p, keyid, pa);
+    bool ram;
     IOMMUTLBEntry e = {
         .target_as = &address_space_memory,
         .iova = addr & TARGET_PAGE_MASK,
@@ -200,7 +215,7 @@ static IOMMUTLBEntry mktme_mc_translate(IOMMUMemoryRegion *iommu,
      * IOMMU translation in the CPU's own address space.
      */
     if (keyid != 0 && x != MKTME_XFORM_INVALID && x != MKTME_XFORM_KEY &&
-        x == mktme_keyid_xform(p, 0, pa)) {
+        x == mktme_mc_xform0(mg, pa, &ram)) {
         /* This KeyID reads what KeyID 0 reads: plain RAM, full speed. */
         e.translated_addr = pa & TARGET_PAGE_MASK;
     }

@@ -21,7 +21,8 @@
 /* 32-byte AES-XTS-128 test key: data key 00..0f, tweak key 10..1f. */
 #define KEY128_B64 "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
 /* 64-byte AES-XTS-256 test key: bytes 0x40..0x7f. */
-#define KEY256_B64 "QEFCQ0RFRkdISUpLTE1OT1BRUlNUVVZXWFlaW1xdXl9gYWJjZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXp7fH1+fw=="
+#define KEY256_B64 "QEFCQ0RFRkdISUpLTE1OT1BRUlNUVVZXWFlaW1xdXl9g" \
+                   "YWJjZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXp7fH1+fw=="
 
 #define BASE_ARGS "-machine q35 -nodefaults -m 128M "
 

@@ -40,7 +40,6 @@
 #define CMD_CLEAR   2
 #define CMD_NOENC   3
 
-extern uint64_t fault_err;      /* boot.S: error code of the last fault */
 
 void *memcpy(void *d, const void *s, size_t n);
 void *memset(void *d, int c, size_t n);
@@ -459,28 +458,46 @@ static unsigned rand_valid_win(void)
     return below(nkeys + 1) << (6 - kbits);
 }
 
-/* Exactly one access of @size bytes (1, 2, 4 or 8), any alignment */
-typedef uint16_t u16u __attribute__((aligned(1)));
-typedef uint32_t u32u __attribute__((aligned(1)));
-typedef uint64_t u64u __attribute__((aligned(1)));
-
+/*
+ * Exactly one access of @size bytes (1, 2, 4 or 8), any alignment: one
+ * MOV each, so that every access reaches the memory controller as such.
+ */
 static uint64_t ldn(uint64_t va, unsigned size)
 {
-    return size == 1 ? *(volatile uint8_t *)va :
-           size == 2 ? *(volatile u16u *)va :
-           size == 4 ? *(volatile u32u *)va : *(volatile u64u *)va;
+    uint64_t v = 0;
+
+    switch (size) {
+    case 1:
+        asm volatile("movzbq (%1), %0" : "=r"(v) : "r"(va) : "memory");
+        break;
+    case 2:
+        asm volatile("movzwq (%1), %0" : "=r"(v) : "r"(va) : "memory");
+        break;
+    case 4:
+        asm volatile("movl (%1), %k0" : "=r"(v) : "r"(va) : "memory");
+        break;
+    default:
+        asm volatile("movq (%1), %0" : "=r"(v) : "r"(va) : "memory");
+        break;
+    }
+    return v;
 }
 
 static void stn(uint64_t va, unsigned size, uint64_t v)
 {
-    if (size == 1) {
-        *(volatile uint8_t *)va = v;
-    } else if (size == 2) {
-        *(volatile u16u *)va = v;
-    } else if (size == 4) {
-        *(volatile u32u *)va = v;
-    } else {
-        *(volatile u64u *)va = v;
+    switch (size) {
+    case 1:
+        asm volatile("movb %b0, (%1)" : : "r"(v), "r"(va) : "memory");
+        break;
+    case 2:
+        asm volatile("movw %w0, (%1)" : : "r"(v), "r"(va) : "memory");
+        break;
+    case 4:
+        asm volatile("movl %k0, (%1)" : : "r"(v), "r"(va) : "memory");
+        break;
+    default:
+        asm volatile("movq %0, (%1)" : : "r"(v), "r"(va) : "memory");
+        break;
     }
 }
 

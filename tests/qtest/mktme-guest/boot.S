@@ -117,7 +117,9 @@ start64:
 /* Exception stubs: push a dummy error code where the CPU pushes none */
         .macro ISR n
 isr\n:
-        .if (\n == 8) || (\n >= 10 && \n <= 14) || (\n == 17) || (\n == 21) || (\n == 29) || (\n == 30)
+        .set has_err, (\n == 8) || (\n >= 10 && \n <= 14) || (\n == 17)
+        .set has_err, has_err || (\n == 21) || (\n == 29) || (\n == 30)
+        .if has_err
         .else
         pushq   $0
         .endif

@@ -15,6 +15,7 @@ extern uint64_t gdt[];                  /* [6], [7]: the TSS descriptor */
 extern const uint64_t isr_table[32];    /* exception stubs */
 extern uint64_t user_returned;          /* set by ring 3 after PCONFIG */
 extern uint64_t fault_cs;               /* CS of the last caught fault */
+extern uint64_t fault_err;              /* error code of the last fault */
 extern char int_stack_top[], df_stack_top[];
 
 /*

@@ -35,7 +35,7 @@
 #define PAGE_MASK_4K    0xfffULL
 
 /* Zero key material in a way the compiler cannot drop before a free. */
-static void mktme_zero(void *ptr, size_t len)
+void mktme_wipe(void *ptr, size_t len)
 {
     volatile uint8_t *v = ptr; /* volatile: a dead store is still done */
 
@@ -46,8 +46,8 @@ static void mktme_zero(void *ptr, size_t len)
 
 static void key_entry_clear(MktmeKeyEntry *e, MktmeKeyMode mode)
 {
-    mktme_zero(e->data_key, sizeof(e->data_key));
-    mktme_zero(e->tweak_key, sizeof(e->tweak_key));
+    mktme_wipe(e->data_key, sizeof(e->data_key));
+    mktme_wipe(e->tweak_key, sizeof(e->tweak_key));
     e->mode = mode;
     e->alg = MKTME_ALG_AES_XTS_128;
 }

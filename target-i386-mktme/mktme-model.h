@@ -14,6 +14,7 @@
 #define MKTME_MODEL_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define MSR_IA32_TME_CAPABILITY      0x981
@@ -149,6 +150,9 @@ typedef enum MktmeXform {
     MKTME_XFORM_KEY,             /* keys[keyid] */
     MKTME_XFORM_INVALID,         /* KeyID beyond the configured range */
 } MktmeXform;
+
+/* Zero @len bytes of key material; never optimised away */
+void mktme_wipe(void *ptr, size_t len);
 
 /* Configuration and lifetime */
 bool mktme_config_check(const MktmeConfig *cfg, uint64_t ram_top,

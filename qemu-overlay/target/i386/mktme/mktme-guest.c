@@ -161,11 +161,11 @@ static bool mktme_load_vm_key(MktmeGuest *mg, Error **errp)
         error_setg(errp, "mktme-guest: key-secret '%s' holds %zu bytes; "
                    "%s needs %zu (data key then tweak key)", mg->key_secret,
                    datalen, MktmeAlgorithm_str(mg->algorithm), len);
-        explicit_bzero(data, datalen);
+        mktme_wipe(data, datalen);
         return false;
     }
     memcpy(mg->vm_key, data, len);
-    explicit_bzero(data, datalen);
+    mktme_wipe(data, datalen);
     return true;
 }
 
@@ -647,7 +647,7 @@ static void mktme_guest_finalize(Object *obj)
         mktme_platform_free(mg->platform);
     }
     mktme_kvm_put_key(mg);
-    explicit_bzero(mg->vm_key, sizeof(mg->vm_key));
+    mktme_wipe(mg->vm_key, sizeof(mg->vm_key));
     g_hash_table_destroy(mg->ram_blocks);
     g_free(mg->key_secret);
     g_free(mg->reason);

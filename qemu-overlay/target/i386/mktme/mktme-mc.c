@@ -157,7 +157,7 @@ static MemTxResult mktme_mc_access(MktmeGuest *mg, hwaddr addr,
     mktme_mc_view(mg, keyid, x, line, buf, false);     /* DRAM -> P */
     if (!write) {
         *data = ldn_le_p(buf + off, size);
-        explicit_bzero(buf, sizeof(buf));
+        mktme_wipe(buf, sizeof(buf));
         return MEMTX_OK;
     }
     stn_le_p(buf + off, size, *data);
@@ -165,7 +165,7 @@ static MemTxResult mktme_mc_access(MktmeGuest *mg, hwaddr addr,
     mktme_mc_view(mg, 0, x0, line, buf, false);        /* DRAM -> R */
     r = address_space_write(&address_space_memory, line,
                             MEMTXATTRS_UNSPECIFIED, buf, sizeof(buf));
-    explicit_bzero(buf, sizeof(buf));
+    mktme_wipe(buf, sizeof(buf));
     return r;
 }
 

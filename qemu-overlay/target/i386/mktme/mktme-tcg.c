@@ -120,8 +120,8 @@ void helper_pconfig(CPUX86State *env)
     trace_mktme_pconfig(lduw_le_p(st), ldl_le_p(st + 2) & 0xff,
                         r ? mktme_fault_name(p->last_fault) : "ok", status);
     bql_unlock();
-    explicit_bzero(st, sizeof(st));
-    explicit_bzero(entropy, sizeof(entropy));
+    mktme_wipe(st, sizeof(st));
+    mktme_wipe(entropy, sizeof(entropy));
     if (r != 0) {
         raise_exception_err_ra(env, EXCP0D_GPF, 0, ra);
     }

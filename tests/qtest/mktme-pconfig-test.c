@@ -12,7 +12,7 @@
 #include "qobject/qjson.h"
 #include "libqtest.h"
 #include "qemu/bswap.h"
-#include <openssl/evp.h>
+#include "mktme-oracle.h"
 #include "mktme-guest-blob.h"
 #include "mktme-guest/results.h"
 
@@ -46,27 +46,6 @@ typedef struct Guest {
     bool excl;          /* the guest set up the TME exclusion range */
     int failures;
 } Guest;
-
-static void xts_oracle(const uint8_t *key, size_t keylen, uint64_t pa,
-                       uint8_t *out, const uint8_t *in, size_t len,
-                       bool enc)
-{
-    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
-    const EVP_CIPHER *c = keylen == 64 ? EVP_aes_256_xts() :
-                                         EVP_aes_128_xts();
-
-    for (size_t off = 0; off < len; off += 64) {
-        uint8_t iv[16] = { 0 };
-        uint64_t line = cpu_to_le64(pa + off);
-        int n;
-
-        memcpy(iv, &line, 8);
-        g_assert_true(EVP_CipherInit_ex(ctx, c, NULL, key, iv, enc));
-        g_assert_true(EVP_CipherUpdate(ctx, out + off, &n, in + off, 64));
-        g_assert_cmpint(n, ==, 64);
-    }
-    EVP_CIPHER_CTX_free(ctx);
-}
 
 static Key key_of(const MkgKey *mk)
 {

@@ -16,7 +16,7 @@
 #include "qobject/qlist.h"
 #include "qobject/qjson.h"
 #include "qobject/qstring.h"
-#include <openssl/evp.h>
+#include "mktme-oracle.h"
 
 /* 32-byte AES-XTS-128 test key: data key 00..0f, tweak key 10..1f. */
 #define KEY128_B64 "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
@@ -274,27 +274,6 @@ static void test_hotplug_marking(void)
     g_assert_cmpstr(qdict_get_str(ret, "key-source"), ==, "random");
     qobject_unref(ret);
     qtest_quit(qts);
-}
-
-static void xts_oracle(const uint8_t *key, size_t keylen, uint64_t pa,
-                       uint8_t *out, const uint8_t *in, size_t len,
-                       bool enc)
-{
-    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
-    const EVP_CIPHER *c = keylen == 64 ? EVP_aes_256_xts() :
-                                         EVP_aes_128_xts();
-
-    for (size_t off = 0; off < len; off += 64) {
-        uint8_t iv[16] = { 0 };
-        uint64_t line = cpu_to_le64(pa + off);
-        int n;
-
-        memcpy(iv, &line, 8);
-        g_assert_true(EVP_CipherInit_ex(ctx, c, NULL, key, iv, enc));
-        g_assert_true(EVP_CipherUpdate(ctx, out + off, &n, in + off, 64));
-        g_assert_cmpint(n, ==, 64);
-    }
-    EVP_CIPHER_CTX_free(ctx);
 }
 
 typedef struct DramCase {

@@ -17,6 +17,7 @@
 #include "qemu/osdep.h"
 #include "qapi/error.h"
 #include "qapi/qapi-visit-mktme.h"
+#include "qapi/visitor.h"
 #include "qemu/error-report.h"
 #include "qom/object_interfaces.h"
 #include "crypto/secret_common.h"
@@ -88,6 +89,9 @@ static void mktme_ram_block_added(RAMBlockNotifier *n, void *host,
 
     if (!rb || memory_region_is_ram_device(rb->mr)) {
         return;     /* device BARs (VFIO and the like) are not DRAM */
+    }
+    if (mg->mc && mktme_shadow_is_pool(mg->mc->shadow, rb)) {
+        return;     /* the memory controller's own plaintext shadows */
     }
     if (mg->accel == MKTME_ACCEL_KVM &&
         mktme_kvm_mark_ram(mg, host, max_size, &err) < 0) {
@@ -562,6 +566,20 @@ OBJECT_DEFINE_SIMPLE_TYPE_WITH_INTERFACES(MktmeGuest, mktme_guest,
                                    { TYPE_USER_CREATABLE },
                                    { NULL })
 
+static void mktme_guest_get_shadow_size(Object *obj, Visitor *v,
+                                        const char *name, void *opaque,
+                                        Error **errp)
+{
+    visit_type_size(v, name, &MKTME_GUEST(obj)->shadow_size, errp);
+}
+
+static void mktme_guest_set_shadow_size(Object *obj, Visitor *v,
+                                        const char *name, void *opaque,
+                                        Error **errp)
+{
+    visit_type_size(v, name, &MKTME_GUEST(obj)->shadow_size, errp);
+}
+
 static void mktme_guest_class_init(ObjectClass *oc, void *data)
 {
     ConfidentialGuestSupportClass *cgsc = CONFIDENTIAL_GUEST_SUPPORT_CLASS(oc);
@@ -606,6 +624,11 @@ static void mktme_guest_class_init(ObjectClass *oc, void *data)
     object_class_property_add_bool(oc, "cap-bypass",
                                    mktme_guest_get_cap_bypass,
                                    mktme_guest_set_cap_bypass);
+    object_class_property_add(oc, "shadow-size", "size",
+                              mktme_guest_get_shadow_size,
+                              mktme_guest_set_shadow_size, NULL, NULL);
+    object_class_property_set_description(oc, "shadow-size",
+        "Bytes of plaintext shadows for the TCG fast path (0: none)");
 }
 
 static void mktme_guest_init(Object *obj)
@@ -624,6 +647,7 @@ static void mktme_guest_init(Object *obj)
                                   OBJ_PROP_FLAG_READWRITE);
     object_property_add_uint16_ptr(obj, "max-keys", &mg->max_keys,
                                    OBJ_PROP_FLAG_READWRITE);
+    mg->shadow_size = MKTME_SHADOW_SIZE_DEFAULT;
     object_property_add_uint32_ptr(obj, "encrypt-mprotect-nr",
                                    &mg->encrypt_mprotect_nr,
                                    OBJ_PROP_FLAG_READWRITE);

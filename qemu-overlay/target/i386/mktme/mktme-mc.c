@@ -10,8 +10,11 @@
  *   E_0(R)   the DRAM image.
  * A read through KeyID k returns D_k(E_0(R)); a write of P through KeyID
  * k stores R := D_0(E_k(P)).  KeyID 0 accesses are plain RAM accesses,
- * and so are accesses through KeyIDs that read what KeyID 0 reads; the
- * rest go through the crypto region below, line by line.
+ * and so are accesses through KeyIDs that read what KeyID 0 reads.  The
+ * vCPU's accesses through other KeyIDs go to plaintext shadows of their
+ * pages, mapped by the TLB (mktme-shadow.c); the rest, and every page
+ * the shadows cannot take, go through the crypto region below, line by
+ * line.
  *
  * Copyright (c) 2026 The qemu-mktme authors
  * SPDX-License-Identifier: GPL-2.0-or-later
@@ -26,6 +29,7 @@
 #include "exec/cputlb.h"
 #include "hw/core/cpu.h"
 #include "system/tcg.h"
+#include "qemu/main-loop.h"
 #include "mktme.h"
 #include "trace.h"
 
@@ -191,16 +195,33 @@ static const MemoryRegionOps mktme_mc_crypto_ops = {
               .unaligned = false },
 };
 
+/* The fast path: a slot for @pa through @keyid, or -1. */
+static int64_t mktme_mc_shadow(MktmeGuest *mg, hwaddr pa, uint16_t keyid,
+                               MktmeXform x, MktmeXform x0)
+{
+    MktmeShadow *sh = mg->mc->shadow;
+    const MktmeXtsKey *c0, *ck;
+    BQL_LOCK_GUARD();           /* the cipher cache */
+
+    c0 = x0 == MKTME_XFORM_PLAIN ? NULL : mktme_mc_cipher(mg, 0, x0);
+    ck = x == MKTME_XFORM_PLAIN ? NULL : mktme_mc_cipher(mg, keyid, x);
+    return mktme_shadow_assign(sh, pa, keyid, c0, ck);
+}
+
 static IOMMUTLBEntry mktme_mc_translate(IOMMUMemoryRegion *iommu,
                                         hwaddr addr, IOMMUAccessFlags flag,
                                         int iommu_idx)
 {
     MktmeGuest *mg = mktme_guest_get();
     MktmePlatform *p = mg->platform;
+    MktmeShadow *sh = mg->mc->shadow;
     hwaddr gpa = mg->mc->base + addr;
     uint16_t keyid = mktme_pa_keyid(p, gpa);
     hwaddr pa = mktme_pa_strip(p, gpa);
     MktmeXform x = mktme_keyid_xform(p, keyid, pa);
+    bool fast = mktme_shadow_usable(sh, flag);
+    int64_t slot = -1;
+    MktmeXform x0;
     bool ram;
     IOMMUTLBEntry e = {
         .target_as = &address_space_memory,
@@ -211,13 +232,29 @@ static IOMMUTLBEntry mktme_mc_translate(IOMMUMemoryRegion *iommu,
     };
 
     /*
-     * The target stays in system memory: TCG resolves the section of an
+     * Targets stay in system memory: TCG resolves the section of an
      * IOMMU translation in the CPU's own address space.
      */
-    if (keyid != 0 && x != MKTME_XFORM_INVALID && x != MKTME_XFORM_KEY &&
-        x == mktme_mc_xform0(mg, pa, &ram)) {
-        /* This KeyID reads what KeyID 0 reads: plain RAM, full speed. */
-        e.translated_addr = pa & TARGET_PAGE_MASK;
+    if (keyid == 0 || x == MKTME_XFORM_INVALID) {
+        return e;
+    }
+    if (fast) {
+        slot = mktme_shadow_find(sh, pa, keyid);
+    }
+    if (slot < 0) {
+        x0 = mktme_mc_xform0(mg, pa, &ram);
+        if (x != MKTME_XFORM_KEY && x == x0) {
+            /* This KeyID reads what KeyID 0 reads: plain RAM, full speed. */
+            e.translated_addr = pa & TARGET_PAGE_MASK;
+            return e;
+        }
+        if (fast && ram) {
+            slot = mktme_mc_shadow(mg, pa, keyid, x, x0);
+        }
+    }
+    if (slot >= 0) {
+        /* A plaintext shadow of the page, mapped straight. */
+        e.translated_addr = MKTME_SHADOW_WINDOW + slot * TARGET_PAGE_SIZE;
     }
     return e;
 }
@@ -262,6 +299,10 @@ bool mktme_mc_rekey(MktmeGuest *mg, Error **errp)
     MktmeXtsAlg alg = mg->algorithm == MKTME_ALGORITHM_AES_XTS_256 ?
                       MKTME_XTS_AES_256 : MKTME_XTS_AES_128;
 
+    if (mg->mc) {
+        /* Shadows hold the old ciphers: write them back first. */
+        mktme_shadow_flush(mg->mc->shadow);
+    }
     mktme_xts_key_free(mg->xts0);
     mg->xts0 = mktme_xts_key_new(alg, MKTME_XTS_IMPL_AUTO, mg->vm_key,
                                  mg->vm_key + len);
@@ -305,6 +346,11 @@ bool mktme_mc_init(MktmeGuest *mg, Error **errp)
     memory_region_set_enabled(MEMORY_REGION(&mc->iommu), false);
     memory_region_add_subregion_overlap(get_system_memory(), mc->base,
                                         MEMORY_REGION(&mc->iommu), 1);
+    if (tcg_enabled()) {
+        mc->shadow = mktme_shadow_new(mg, mg->shadow_size, &mc->shadow_off);
+    } else {
+        mc->shadow_off = g_strdup("not TCG");
+    }
     return true;
 }
 
@@ -323,6 +369,8 @@ void mktme_mc_update(MktmeGuest *mg)
                            mktme_nr_keyids(mg->platform));
         memory_region_set_enabled(MEMORY_REGION(&mc->iommu), bits);
     }
+    /* Shadows were made with the old keys and activation. */
+    mktme_shadow_flush(mc->shadow);
     /* Pages whose KeyID view changed must be looked up again. */
     CPU_FOREACH(cs) {
         tlb_flush(cs);
@@ -339,6 +387,8 @@ void mktme_mc_cleanup(MktmeGuest *mg)
     if (!mc) {
         return;
     }
+    mktme_shadow_free(mc->shadow);
+    g_free(mc->shadow_off);
     for (unsigned i = 0; i < mg->platform->nr_entries; i++) {
         mktme_xts_key_free(mc->ciphers[i]);
     }

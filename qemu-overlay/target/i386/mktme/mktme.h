@@ -39,12 +39,17 @@ OBJECT_DECLARE_SIMPLE_TYPE(MktmeGuest, MKTME_GUEST)
  * largest MAXPHYADDR), its offsets being full KeyID-tagged addresses.
  */
 #define MKTME_MC_CRYPTO_WINDOW (1ULL << 52)
+/* The plaintext shadow pool (mktme-shadow.c), as far out. */
+#define MKTME_SHADOW_WINDOW (1ULL << 53)
+typedef struct MktmeShadow MktmeShadow;
 typedef struct MktmeMc {
     IOMMUMemoryRegion iommu;
     MemoryRegion crypto_mr;     /* at MKTME_MC_CRYPTO_WINDOW */
     hwaddr base;                /* 1 << (phys_bits - max KeyID bits) */
     MktmeXtsKey **ciphers;      /* per KeyID, built from the key table */
     uint32_t *cipher_gen;       /* entry generation + 1 they were built at */
+    MktmeShadow *shadow;        /* the fast path, or NULL */
+    char *shadow_off;           /* why there is none */
 } MktmeMc;
 
 /* Largest VM key: data key and tweak key of AES-XTS-256. */
@@ -67,6 +72,7 @@ struct MktmeGuest {
     bool cap_aes_xts_128;
     bool cap_aes_xts_256;
     bool cap_bypass;
+    uint64_t shadow_size;
 
     /* State */
     bool enabled;
@@ -129,5 +135,61 @@ void mktme_mc_update(MktmeGuest *mg);
 /* Read @len bytes of the DRAM image E_0(R) at @pa (64-byte aligned). */
 bool mktme_mc_dram_read(MktmeGuest *mg, hwaddr pa, uint8_t *buf,
                         size_t len, Error **errp);
+
+
+/*
+ * mktme-shadow.c: the fast path, plaintext shadows of pages used through
+ * other KeyIDs, mapped by the TLB and kept coherent with R.
+ */
+#define MKTME_SHADOW_SIZE_DEFAULT (96 * 1024 * 1024)
+#ifdef CONFIG_TCG
+/* NULL, with *why set, if the fast path cannot run here. */
+MktmeShadow *mktme_shadow_new(MktmeGuest *mg, uint64_t size, char **why);
+void mktme_shadow_free(MktmeShadow *sh);
+/* Write every slot back and drop it (key change, reset, stop). */
+void mktme_shadow_flush(MktmeShadow *sh);
+/* May this translation (TLB fill, vCPU thread) use a slot? */
+bool mktme_shadow_usable(MktmeShadow *sh, IOMMUAccessFlags flag);
+/* Slot index of @pa through @keyid, or -1. */
+int64_t mktme_shadow_find(MktmeShadow *sh, hwaddr pa, uint16_t keyid);
+/* Give @pa through @keyid a slot (ciphers NULL: plaintext), or -1. */
+int64_t mktme_shadow_assign(MktmeShadow *sh, hwaddr pa, uint16_t keyid,
+                            const MktmeXtsKey *c0, const MktmeXtsKey *ck);
+bool mktme_shadow_is_pool(MktmeShadow *sh, RAMBlock *rb);
+uint32_t mktme_shadow_slots(MktmeShadow *sh);
+#else
+static inline MktmeShadow *mktme_shadow_new(MktmeGuest *mg, uint64_t size,
+                                            char **why)
+{
+    *why = g_strdup("no TCG");
+    return NULL;
+}
+static inline void mktme_shadow_free(MktmeShadow *sh) {}
+static inline void mktme_shadow_flush(MktmeShadow *sh) {}
+static inline bool mktme_shadow_usable(MktmeShadow *sh, IOMMUAccessFlags f)
+{
+    return false;
+}
+static inline int64_t mktme_shadow_find(MktmeShadow *sh, hwaddr pa,
+                                        uint16_t keyid)
+{
+    return -1;
+}
+static inline int64_t mktme_shadow_assign(MktmeShadow *sh, hwaddr pa,
+                                          uint16_t keyid,
+                                          const MktmeXtsKey *c0,
+                                          const MktmeXtsKey *ck)
+{
+    return -1;
+}
+static inline bool mktme_shadow_is_pool(MktmeShadow *sh, RAMBlock *rb)
+{
+    return false;
+}
+static inline uint32_t mktme_shadow_slots(MktmeShadow *sh)
+{
+    return 0;
+}
+#endif
 
 #endif

@@ -9,6 +9,7 @@
  */
 
 #include "qemu/osdep.h"
+#include "qobject/qdict.h"
 #include "qobject/qjson.h"
 #include "libqtest.h"
 #include "qemu/bswap.h"
@@ -513,19 +514,55 @@ static void check_fetch(Guest *g)
     check_ram(g, "PT page: RAM = D_0(PT)", MKG_PA_PT_F + 0x800, ram, 64);
 }
 
+/*
+ * One run of the guest.  @shadow is the mktme-guest shadow-size (NULL:
+ * the default); @fast_path_off the off-reason query-mktme must give, or
+ * NULL if the fast path must have run: shadows filled and written back.
+ */
+typedef struct GuestCase {
+    bool self;
+    const char *shadow;
+    const char *fast_path_off;
+} GuestCase;
+
+static void check_fast_path(Guest *g, const GuestCase *c)
+{
+    QDict *rsp = qtest_qmp(g->qts, "{'execute': 'query-mktme'}");
+    QDict *fp = qdict_get_qdict(qdict_get_qdict(rsp, "return"), "fast-path");
+
+    g_assert(fp);
+    if (c->fast_path_off) {
+        g_assert_cmpstr(qdict_get_try_str(fp, "off-reason"), ==,
+                        c->fast_path_off);
+        g_assert_cmpint(qdict_get_int(fp, "slots"), ==, 0);
+        g_assert_cmpint(qdict_get_int(fp, "fills"), ==, 0);
+    } else {
+        g_assert_null(qdict_get_try_str(fp, "off-reason"));
+        g_assert_cmpint(qdict_get_int(fp, "slots"), >, 0);
+        g_assert_cmpint(qdict_get_int(fp, "fills"), >, 0);
+        g_assert_cmpint(qdict_get_int(fp, "write-backs"), >, 0);
+        g_assert_cmpint(qdict_get_int(fp, "in-use"), <=,
+                        qdict_get_int(fp, "slots"));
+    }
+    qobject_unref(rsp);
+}
+
 static void test_guest(const void *opaque)
 {
-    bool self = opaque != NULL;
-    Guest g = { .excl = self };
+    const GuestCase *c = opaque;
+    Guest g = { .excl = c->self };
+    g_autofree char *args = g_strdup_printf(
+        MKTME_ARGS "%s%s%s -machine memory-encryption=k0",
+        c->self ? ",activate=off" : "", c->shadow ? ",shadow-size=" : "",
+        c->shadow ?: "");
 
-    guest_run(&g, self ? MKTME_ARGS ",activate=off "
-              "-machine memory-encryption=k0" :
-              MKTME_ARGS " -machine memory-encryption=k0");
-    check_enumeration(&g, self);
-    if (g.r.path == (self ? MKG_PATH_SELF : MKG_PATH_ACTIVE)) {
+    guest_run(&g, args);
+    check_enumeration(&g, c->self);
+    if (g.r.path == (c->self ? MKG_PATH_SELF : MKG_PATH_ACTIVE)) {
         check_pconfig(&g);
         check_aliasing(&g);
         check_fetch(&g);
+        check_fast_path(&g, c);
     }
     guest_finish(&g);
 }
@@ -660,8 +697,20 @@ int main(int argc, char **argv)
         g_test_skip("TCG is not available");
         return g_test_run();
     }
-    qtest_add_data_func("/mktme-pconfig/tcg/activated", NULL, test_guest);
-    qtest_add_data_func("/mktme-pconfig/tcg/self-activated", "self",
+    static const GuestCase activated = { false, NULL, NULL };
+    static const GuestCase self = { true, NULL, NULL };
+    /* The line-by-line crypto region only */
+    static const GuestCase no_fast = { false, "0", "shadow-size=0" };
+    /* Four slots: shadows are evicted and reaped all the time */
+    static const GuestCase tiny = { false, "16K", NULL };
+
+    qtest_add_data_func("/mktme-pconfig/tcg/activated", &activated,
+                        test_guest);
+    qtest_add_data_func("/mktme-pconfig/tcg/self-activated", &self,
+                        test_guest);
+    qtest_add_data_func("/mktme-pconfig/tcg/no-fast-path", &no_fast,
+                        test_guest);
+    qtest_add_data_func("/mktme-pconfig/tcg/tiny-shadow-pool", &tiny,
                         test_guest);
     qtest_add_func("/mktme-pconfig/tcg/absent", test_absent);
     qtest_add_func("/mktme-pconfig/tcg/key-hygiene", test_key_hygiene);

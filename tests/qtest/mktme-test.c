@@ -225,6 +225,49 @@ static void test_query_guest_visible(void)
     qtest_quit(qts);
 }
 
+/*
+ * Under TCG the reply has the memory controller's fast path: exact for
+ * an idle machine, and the reason when it cannot run (several vCPUs).
+ */
+static void test_query_fast_path(void)
+{
+    QTestState *qts = qtest_init(BASE_ARGS
+        "-accel tcg -cpu max,vendor=GenuineIntel,phys-bits=46 -S "
+        "-object mktme-guest,id=k0,guest-visible=on,shadow-size=1M "
+        "-machine memory-encryption=k0");
+    g_autofree char *hmp = qtest_hmp(qts, "info mktme");
+    g_autofree char *hmp2 = NULL;
+
+    assert_query_mktme(qts,
+                 "{\"encrypted-memory\": 134217728, \"keys\": 63, "
+                 "\"fast-path\": {\"fills\": 0, \"in-use\": 0, "
+                 "\"slots\": 256, \"write-backs\": 0}, "
+                 "\"keyid-bits\": 6, \"guest-visible\": true, "
+                 "\"key-source\": \"random\", "
+                 "\"algorithm\": \"aes-xts-128\", \"accel\": \"tcg\", "
+                 "\"policy\": \"required\", \"enabled\": true}");
+    g_assert_nonnull(strstr(hmp, "fast path: 0 of 256 shadow slots in use, "
+                                 "0 fills, 0 write-backs\r\n"));
+    qtest_quit(qts);
+
+    qts = qtest_init(BASE_ARGS
+        "-accel tcg -cpu max,vendor=GenuineIntel,phys-bits=46 -S -smp 2 "
+        "-object mktme-guest,id=k0,guest-visible=on "
+        "-machine memory-encryption=k0");
+    hmp2 = qtest_hmp(qts, "info mktme");
+    assert_query_mktme(qts,
+                 "{\"encrypted-memory\": 134217728, \"keys\": 63, "
+                 "\"fast-path\": {\"fills\": 0, \"in-use\": 0, "
+                 "\"slots\": 0, \"write-backs\": 0, "
+                 "\"off-reason\": \"more than one vCPU\"}, "
+                 "\"keyid-bits\": 6, \"guest-visible\": true, "
+                 "\"key-source\": \"random\", "
+                 "\"algorithm\": \"aes-xts-128\", \"accel\": \"tcg\", "
+                 "\"policy\": \"required\", \"enabled\": true}");
+    g_assert_nonnull(strstr(hmp2, "fast path: off (more than one vCPU)\r\n"));
+    qtest_quit(qts);
+}
+
 static void test_query_absent(void)
 {
     QTestState *qts = qtest_init(BASE_ARGS);
@@ -542,6 +585,9 @@ int main(int argc, char **argv)
     qtest_add_func("/mktme/query/qtest", test_query_tcg);
     qtest_add_func("/mktme/query/guest-visible", test_query_guest_visible);
     qtest_add_func("/mktme/query/absent", test_query_absent);
+    if (qtest_has_accel("tcg")) {
+        qtest_add_func("/mktme/query/fast-path", test_query_fast_path);
+    }
     qtest_add_func("/mktme/ram/hotplug", test_hotplug_marking);
     qtest_add_data_func("/mktme/dram/aes-xts-128", &dram128, test_dram_view);
     qtest_add_data_func("/mktme/dram/aes-xts-256", &dram256, test_dram_view);

@@ -212,16 +212,16 @@ static IOMMUTLBEntry mktme_mc_translate(IOMMUMemoryRegion *iommu,
                                         hwaddr addr, IOMMUAccessFlags flag,
                                         int iommu_idx)
 {
-    MktmeGuest *mg = mktme_guest_get();
+    MktmeMc *mc = container_of(iommu, MktmeMc, iommu);
+    MktmeGuest *mg = mc->mg;
     MktmePlatform *p = mg->platform;
-    MktmeShadow *sh = mg->mc->shadow;
-    hwaddr gpa = mg->mc->base + addr;
+    MktmeShadow *sh = mc->shadow;
+    hwaddr gpa = mc->base + addr;
     uint16_t keyid = mktme_pa_keyid(p, gpa);
     hwaddr pa = mktme_pa_strip(p, gpa);
-    MktmeXform x = mktme_keyid_xform(p, keyid, pa);
-    bool fast = mktme_shadow_usable(sh, flag);
-    int64_t slot = -1;
-    MktmeXform x0;
+    bool fast = keyid != 0 && mktme_shadow_usable(sh, flag);
+    int64_t slot = fast ? mktme_shadow_find(sh, pa, keyid) : -1;
+    MktmeXform x, x0;
     bool ram;
     IOMMUTLBEntry e = {
         .target_as = &address_space_memory,
@@ -233,15 +233,15 @@ static IOMMUTLBEntry mktme_mc_translate(IOMMUMemoryRegion *iommu,
 
     /*
      * Targets stay in system memory: TCG resolves the section of an
-     * IOMMU translation in the CPU's own address space.
+     * IOMMU translation in the CPU's own address space.  A page with a
+     * shadow (the common case of a TLB fill) needs no more: key and
+     * activation changes drop every shadow.
      */
-    if (keyid == 0 || x == MKTME_XFORM_INVALID) {
-        return e;
-    }
-    if (fast) {
-        slot = mktme_shadow_find(sh, pa, keyid);
-    }
     if (slot < 0) {
+        x = mktme_keyid_xform(p, keyid, pa);
+        if (keyid == 0 || x == MKTME_XFORM_INVALID) {
+            return e;
+        }
         x0 = mktme_mc_xform0(mg, pa, &ram);
         if (x != MKTME_XFORM_KEY && x == x0) {
             /* This KeyID reads what KeyID 0 reads: plain RAM, full speed. */
@@ -331,6 +331,7 @@ bool mktme_mc_init(MktmeGuest *mg, Error **errp)
         return mg->xts0 != NULL;
     }
     mc = mg->mc = g_new0(MktmeMc, 1);
+    mc->mg = mg;
     mc->ciphers = g_new0(MktmeXtsKey *, p->cfg.max_keys + 1);
     mc->cipher_gen = g_new0(uint32_t, p->cfg.max_keys + 1);
     mc->base = 1ULL << (p->cfg.phys_bits - p->cfg.max_keyid_bits);

@@ -45,6 +45,11 @@ MktmeInfo *qmp_query_mktme(Error **errp)
         info->keys = mg->platform->cfg.max_keys;
     }
     info->encrypted_memory = mg->enabled ? mktme_encrypted_memory(mg) : 0;
+    if (mg->mc && mg->accel == MKTME_ACCEL_TCG) {
+        info->fast_path = g_new0(MktmeFastPath, 1);
+        mktme_shadow_info(mg->mc->shadow, info->fast_path);
+        info->fast_path->off_reason = g_strdup(mg->mc->shadow_off);
+    }
     return info;
 }
 
@@ -156,6 +161,16 @@ static void hmp_info_mktme(Monitor *mon, const QDict *qdict)
     monitor_printf(mon, "keys: %u\n", info->keys);
     monitor_printf(mon, "encrypted memory: %" PRIu64 " bytes\n",
                    info->encrypted_memory);
+    if (info->fast_path && info->fast_path->off_reason) {
+        monitor_printf(mon, "fast path: off (%s)\n",
+                       info->fast_path->off_reason);
+    } else if (info->fast_path) {
+        monitor_printf(mon, "fast path: %" PRIu32 " of %" PRIu32 " shadow "
+                       "slots in use, %" PRIu64 " fills, %" PRIu64
+                       " write-backs\n", info->fast_path->in_use,
+                       info->fast_path->slots, info->fast_path->fills,
+                       info->fast_path->write_backs);
+    }
     qapi_free_MktmeInfo(info);
 }
 

@@ -14,9 +14,9 @@
  *   MODIFIED  slot newer than R       slot read/write,  R PROT_NONE
  *
  * run by the SIGSEGV handler below, in whichever thread touches the page:
- * a fault on a slot fills it from R (a write also takes R away); a fault
- * on R writes a modified slot back, R := D_0(E_k(P)), and takes the slot
- * away (a read leaves both readable).  The write-back goes through
+ * a fault on a slot fills it from R and takes R away; a fault on R writes
+ * a modified slot back, R := D_0(E_k(P)), and takes the slot away (a read
+ * leaves both readable, SHARED, until the next write to the slot).  The write-back goes through
  * /proc/self/mem, so R is never readable while stale.  Nothing in QEMU
  * needs to know: every access to R, from any thread, is either allowed by
  * the host MMU or comes here first.
@@ -75,18 +75,28 @@ enum {
     SLOT_MODIFIED,
 };
 
+/*
+ * The TLB fill's index, read on every fill: open addressing, one
+ * 16-byte entry per probe, the clock bit beside the slot number.
+ */
+#define PA_TOMBSTONE UINT64_MAX
+
+typedef struct MktmePaEntry {
+    uint64_t key;               /* page number << 16 | KeyID; 0: empty */
+    int32_t slot;
+    bool ref;                   /* clock bit for eviction */
+} MktmePaEntry;
+
 typedef struct MktmeSlot {
     uint8_t *r;                 /* R's host page; NULL: free */
     ram_addr_t r_ram;           /* R's ram_addr_t */
     hwaddr pa;                  /* guest physical page, no KeyID bits */
     const MktmeXtsKey *c0;      /* KeyID 0's cipher here; NULL: plaintext */
     const MktmeXtsKey *ck;      /* the KeyID's cipher; NULL: plaintext */
-    int32_t next_pa;            /* hash chains, -1 ends */
-    int32_t next_r;
+    int32_t next_r;             /* hash chain of hash_r, -1 ends */
     uint16_t keyid;
     uint8_t state;
     bool zombie;                /* leaving: no new TLB entries, reaped soon */
-    bool ref;                   /* clock bit for eviction */
     bool wrote;                 /* written back at least once */
 } MktmeSlot;
 
@@ -102,11 +112,16 @@ struct MktmeShadow {
     uint32_t nr_slots;
     uint32_t used;              /* assigned slots, zombies included */
     uint32_t hand;              /* clock hand */
-    uint32_t hash_mask;
-    int32_t *hash_pa;
-    int32_t *hash_r;
+    unsigned hash_shift;        /* 64 - log2(buckets) */
+    MktmePaEntry *pa_index;     /* (page, KeyID) -> live slot */
+    uint32_t tombstones;
+    int32_t *hash_r;            /* R's host page -> slot, zombies too */
+    int32_t *free;              /* stack of free slots */
+    uint32_t nr_free;
     MktmeSlot *slots;
     GHashTable *barred;         /* pages kept off the fast path */
+    uint64_t fills;             /* counters for query-mktme, under lock */
+    uint64_t write_backs;
     bool reap_pending;
     bool disabled;              /* migration in progress */
     NotifierWithReturn migration;
@@ -152,11 +167,11 @@ static inline uint8_t *slot_eng(MktmeShadow *sh, MktmeSlot *s)
     return sh->eng + (size_t)(s - sh->slots) * SHADOW_PAGE;
 }
 
+/* Fibonacci hashing of a page address: the product's top bits */
 static inline uint32_t hash_ptr(MktmeShadow *sh, uintptr_t v)
 {
-    v >>= TARGET_PAGE_BITS;
-    v *= 0x9e3779b97f4a7c15ULL;
-    return (v >> 32) & sh->hash_mask;
+    return ((uint64_t)(v >> TARGET_PAGE_BITS) * 0x9e3779b97f4a7c15ULL) >>
+           sh->hash_shift;
 }
 
 /* Slot of R page @r (zombies included), or NULL.  Under the lock. */
@@ -171,27 +186,65 @@ static MktmeSlot *shadow_find_r(MktmeShadow *sh, const uint8_t *r)
     return NULL;
 }
 
-/* Live slot of guest page @pa through @keyid, or NULL.  Under the lock. */
-static MktmeSlot *shadow_find_pa(MktmeShadow *sh, hwaddr pa, uint16_t keyid)
+static inline uint64_t pa_key(hwaddr pa, uint16_t keyid)
 {
-    for (int32_t i = sh->hash_pa[hash_ptr(sh, pa)]; i >= 0;
-         i = sh->slots[i].next_pa) {
-        MktmeSlot *s = &sh->slots[i];
-
-        if (s->pa == pa && s->keyid == keyid && !s->zombie) {
-            return s;
-        }
-    }
-    return NULL;
+    return (pa >> TARGET_PAGE_BITS) << 16 | keyid;
 }
 
-static void shadow_unlink(int32_t *head, MktmeSlot *slots, int32_t idx,
-                          bool by_pa)
+/*
+ * A page's home bucket is its page number: neighbouring pages share cache
+ * lines, which matters for a loop over a buffer (each TLB fill looks up
+ * the next page).
+ */
+static inline uint32_t pa_home(MktmeShadow *sh, uint64_t key)
+{
+    return (key >> 16) & ((1u << (64 - sh->hash_shift)) - 1);
+}
+
+/* Entry of (@pa, @keyid) in the index, or of the empty bucket to use. */
+static MktmePaEntry *pa_lookup(MktmeShadow *sh, uint64_t key)
+{
+    uint32_t mask = (1u << (64 - sh->hash_shift)) - 1;
+    uint32_t i = pa_home(sh, key);
+
+    while (sh->pa_index[i].key && sh->pa_index[i].key != key) {
+        i = (i + 1) & mask;
+    }
+    return &sh->pa_index[i];
+}
+
+/*
+ * Remove @e from the index: a tombstone, which lookups probe past; reaping
+ * rebuilds the index without them.
+ */
+static void pa_remove(MktmeShadow *sh, MktmePaEntry *e)
+{
+    assert(e->key);
+    *e = (MktmePaEntry) { .key = PA_TOMBSTONE, .slot = -1 };
+    sh->tombstones++;
+}
+
+static void pa_rebuild(MktmeShadow *sh)
+{
+    uint32_t n = 1u << (64 - sh->hash_shift);
+    MktmePaEntry *old = sh->pa_index;
+
+    sh->pa_index = g_new0(MktmePaEntry, n);
+    for (uint32_t i = 0; i < n; i++) {
+        if (old[i].key && old[i].key != PA_TOMBSTONE) {
+            *pa_lookup(sh, old[i].key) = old[i];
+        }
+    }
+    sh->tombstones = 0;
+    g_free(old);
+}
+
+static void shadow_unlink(int32_t *head, MktmeSlot *slots, int32_t idx)
 {
     int32_t *pp = head;
 
     while (*pp >= 0) {
-        int32_t *next = by_pa ? &slots[*pp].next_pa : &slots[*pp].next_r;
+        int32_t *next = &slots[*pp].next_r;
 
         if (*pp == idx) {
             *pp = *next;
@@ -206,6 +259,7 @@ static void shadow_fill(MktmeShadow *sh, MktmeSlot *s)
 {
     uint8_t *p = slot_eng(sh, s);
 
+    sh->fills++;
     memcpy(p, s->r, SHADOW_PAGE);
     if (s->c0) {
         mktme_xts_encrypt_lines(s->c0, s->pa, p, p, SHADOW_LINES);
@@ -233,26 +287,24 @@ static void shadow_write_back(MktmeShadow *sh, MktmeSlot *s)
     }
     mktme_wipe(b, SHADOW_PAGE);
     s->wrote = true;
+    sh->write_backs++;
 }
 
-/* Access to the slot itself.  Under the lock. */
+/*
+ * Access to the slot itself.  Under the lock.  A fill takes the page
+ * exclusive (MODIFIED) even for a read: pages used through a KeyID are
+ * mostly written through it too, and writing back an unmodified shadow
+ * gives R back exactly.
+ */
 static void shadow_slot_fault(MktmeShadow *sh, MktmeSlot *s, bool write)
 {
     switch (s->state) {
     case SLOT_INVALID:
         shadow_protect(s->r, PROT_READ);    /* R writers now wait for us */
         shadow_fill(sh, s);
-        if (write) {
-            shadow_protect(s->r, PROT_NONE);
-            shadow_protect(slot_guest(sh, s), PROT_READ | PROT_WRITE);
-            s->state = SLOT_MODIFIED;
-        } else {
-            shadow_protect(slot_guest(sh, s), PROT_READ);
-            s->state = SLOT_SHARED;
-        }
-        break;
+        /* fall through */
     case SLOT_SHARED:
-        if (write) {
+        if (write || s->state == SLOT_INVALID) {
             shadow_protect(s->r, PROT_NONE);
             shadow_protect(slot_guest(sh, s), PROT_READ | PROT_WRITE);
             s->state = SLOT_MODIFIED;
@@ -382,14 +434,17 @@ static void shadow_reap(CPUState *cs, run_on_cpu_data data)
         if (!cpu_physical_memory_get_dirty_flag(slot_ram, DIRTY_MEMORY_CODE)) {
             g_array_append_val(code, slot_ram);
         }
-        shadow_unlink(&sh->hash_pa[hash_ptr(sh, s->pa)], sh->slots, i, true);
         shadow_unlink(&sh->hash_r[hash_ptr(sh, (uintptr_t)s->r)], sh->slots,
-                      i, false);
-        *s = (MktmeSlot) { .state = SLOT_FREE, .next_pa = -1, .next_r = -1 };
+                      i);
+        *s = (MktmeSlot) { .state = SLOT_FREE, .next_r = -1 };
+        sh->free[sh->nr_free++] = i;
         sh->used--;
         reaped++;
     }
     qemu_spin_unlock(&sh->lock);
+    if (sh->tombstones) {
+        pa_rebuild(sh);     /* only this thread uses the index */
+    }
     for (guint i = 0; i < code->len; i++) {
         ram_addr_t a = g_array_index(code, ram_addr_t, i);
 
@@ -406,11 +461,12 @@ static void shadow_request_reap(MktmeShadow *sh)
     }
 }
 
-/* Zombify a live slot.  Under the lock. */
+/* Zombify a live slot: out of the index, reaped soon.  Under the lock. */
 static void shadow_retire(MktmeShadow *sh, MktmeSlot *s)
 {
     if (s->state != SLOT_FREE && !s->zombie) {
         s->zombie = true;
+        pa_remove(sh, pa_lookup(sh, pa_key(s->pa, s->keyid)));
     }
 }
 
@@ -421,11 +477,14 @@ static void shadow_evict(MktmeShadow *sh, uint32_t n)
         MktmeSlot *s = &sh->slots[sh->hand];
 
         sh->hand = (sh->hand + 1) % sh->nr_slots;
+        MktmePaEntry *e;
+
         if (s->state == SLOT_FREE || s->zombie) {
             continue;
         }
-        if (s->ref) {
-            s->ref = false;
+        e = pa_lookup(sh, pa_key(s->pa, s->keyid));
+        if (e->ref) {
+            e->ref = false;
             continue;
         }
         shadow_retire(sh, s);
@@ -471,22 +530,24 @@ static void shadow_code_page(ram_addr_t ram)
     }
 }
 
+/*
+ * Lock-free: the hashes and zombie flags change only in the vCPU thread
+ * (or while it is stopped), which is where this runs; other threads
+ * (the fault handler) only read them, under the lock.
+ */
 int64_t mktme_shadow_find(MktmeShadow *sh, hwaddr pa, uint16_t keyid)
 {
-    MktmeSlot *s;
-    int64_t idx = -1;
+    MktmePaEntry *e;
 
-    if (!sh || !qatomic_read(&sh->used)) {
+    if (!sh->used) {
         return -1;
     }
-    qemu_spin_lock(&sh->lock);
-    s = shadow_find_pa(sh, pa & TARGET_PAGE_MASK, keyid);
-    if (s) {
-        s->ref = true;
-        idx = s - sh->slots;
+    e = pa_lookup(sh, pa_key(pa, keyid));
+    if (!e->key) {
+        return -1;
     }
-    qemu_spin_unlock(&sh->lock);
-    return idx;
+    e->ref = true;
+    return e->slot;
 }
 
 bool mktme_shadow_usable(MktmeShadow *sh, IOMMUAccessFlags flag)
@@ -542,26 +603,20 @@ int64_t mktme_shadow_assign(MktmeShadow *sh, hwaddr pa, uint16_t keyid,
         s = NULL;
         goto reap;
     }
-    if (sh->used == sh->nr_slots) {
+    if (!sh->nr_free) {
         shadow_evict(sh, MAX(sh->nr_slots / 16, 1));
         goto reap;
     }
-    for (uint32_t n = 0; n < sh->nr_slots; n++) {
-        MktmeSlot *c = &sh->slots[(sh->hand + n) % sh->nr_slots];
-
-        if (c->state == SLOT_FREE) {
-            s = c;
-            break;
-        }
-    }
-    assert(s);
+    s = &sh->slots[sh->free[--sh->nr_free]];
+    assert(s->state == SLOT_FREE);
     *s = (MktmeSlot) {
         .r = r, .r_ram = r_ram, .pa = pa, .c0 = c0, .ck = ck,
-        .keyid = keyid, .state = SLOT_INVALID, .ref = true,
-        .next_pa = sh->hash_pa[hash_ptr(sh, pa)],
+        .keyid = keyid, .state = SLOT_INVALID,
         .next_r = sh->hash_r[hash_ptr(sh, (uintptr_t)r)],
     };
-    sh->hash_pa[hash_ptr(sh, pa)] = s - sh->slots;
+    *pa_lookup(sh, pa_key(pa, keyid)) = (MktmePaEntry) {
+        .key = pa_key(pa, keyid), .slot = s - sh->slots, .ref = true,
+    };
     sh->hash_r[hash_ptr(sh, (uintptr_t)r)] = s - sh->slots;
     qatomic_set(&sh->used, sh->used + 1);
     qemu_spin_unlock(&sh->lock);
@@ -731,15 +786,16 @@ MktmeShadow *mktme_shadow_new(MktmeGuest *mg, uint64_t size, char **why)
         goto fail;
     }
     sh->slots = g_new(MktmeSlot, slots);
+    sh->free = g_new(int32_t, slots);
     for (uint32_t i = 0; i < slots; i++) {
-        sh->slots[i] = (MktmeSlot) { .state = SLOT_FREE, .next_pa = -1,
-                                     .next_r = -1 };
+        sh->slots[i] = (MktmeSlot) { .state = SLOT_FREE, .next_r = -1 };
+        sh->free[i] = slots - 1 - i;    /* slot 0 first */
     }
+    sh->nr_free = slots;
     buckets = pow2ceil(slots * 2);
-    sh->hash_mask = buckets - 1;
-    sh->hash_pa = g_new(int32_t, buckets);
+    sh->hash_shift = 64 - ctz32(buckets);
+    sh->pa_index = g_new0(MktmePaEntry, buckets);
     sh->hash_r = g_new(int32_t, buckets);
-    memset(sh->hash_pa, -1, buckets * sizeof(int32_t));
     memset(sh->hash_r, -1, buckets * sizeof(int32_t));
     sh->barred = g_hash_table_new(NULL, NULL);
     qemu_spin_init(&sh->lock);
@@ -789,7 +845,15 @@ void mktme_shadow_free(MktmeShadow *sh)
     qemu_del_vm_change_state_handler(sh->vmstate);
 }
 
-uint32_t mktme_shadow_slots(MktmeShadow *sh)
+void mktme_shadow_info(MktmeShadow *sh, MktmeFastPath *fp)
 {
-    return sh ? sh->nr_slots : 0;
+    if (!sh) {
+        return;
+    }
+    qemu_spin_lock(&sh->lock);
+    fp->slots = sh->nr_slots;
+    fp->in_use = sh->used;
+    fp->fills = sh->fills;
+    fp->write_backs = sh->write_backs;
+    qemu_spin_unlock(&sh->lock);
 }

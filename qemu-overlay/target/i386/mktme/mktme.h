@@ -44,6 +44,7 @@ OBJECT_DECLARE_SIMPLE_TYPE(MktmeGuest, MKTME_GUEST)
 typedef struct MktmeShadow MktmeShadow;
 typedef struct MktmeMc {
     IOMMUMemoryRegion iommu;
+    MktmeGuest *mg;
     MemoryRegion crypto_mr;     /* at MKTME_MC_CRYPTO_WINDOW */
     hwaddr base;                /* 1 << (phys_bits - max KeyID bits) */
     MktmeXtsKey **ciphers;      /* per KeyID, built from the key table */
@@ -150,13 +151,14 @@ void mktme_shadow_free(MktmeShadow *sh);
 void mktme_shadow_flush(MktmeShadow *sh);
 /* May this translation (TLB fill, vCPU thread) use a slot? */
 bool mktme_shadow_usable(MktmeShadow *sh, IOMMUAccessFlags flag);
-/* Slot index of @pa through @keyid, or -1. */
+/* Slot index of @pa through @keyid, or -1 (vCPU thread only). */
 int64_t mktme_shadow_find(MktmeShadow *sh, hwaddr pa, uint16_t keyid);
 /* Give @pa through @keyid a slot (ciphers NULL: plaintext), or -1. */
 int64_t mktme_shadow_assign(MktmeShadow *sh, hwaddr pa, uint16_t keyid,
                             const MktmeXtsKey *c0, const MktmeXtsKey *ck);
 bool mktme_shadow_is_pool(MktmeShadow *sh, RAMBlock *rb);
-uint32_t mktme_shadow_slots(MktmeShadow *sh);
+/* Fill in @fp's counters (not off_reason). */
+void mktme_shadow_info(MktmeShadow *sh, MktmeFastPath *fp);
 #else
 static inline MktmeShadow *mktme_shadow_new(MktmeGuest *mg, uint64_t size,
                                             char **why)
@@ -186,10 +188,7 @@ static inline bool mktme_shadow_is_pool(MktmeShadow *sh, RAMBlock *rb)
 {
     return false;
 }
-static inline uint32_t mktme_shadow_slots(MktmeShadow *sh)
-{
-    return 0;
-}
+static inline void mktme_shadow_info(MktmeShadow *sh, MktmeFastPath *fp) {}
 #endif
 
 #endif

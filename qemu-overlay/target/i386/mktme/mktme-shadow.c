@@ -79,8 +79,6 @@ enum {
  * The TLB fill's index, read on every fill: open addressing, one
  * 16-byte entry per probe, the clock bit beside the slot number.
  */
-#define PA_TOMBSTONE UINT64_MAX
-
 typedef struct MktmePaEntry {
     uint64_t key;               /* page number << 16 | KeyID; 0: empty */
     int32_t slot;
@@ -96,6 +94,8 @@ typedef struct MktmeSlot {
     int32_t next_r;             /* hash chain of hash_r, -1 ends */
     uint16_t keyid;
     uint8_t state;
+    uint8_t slot_prot;          /* current protection of the slot's page */
+    uint8_t r_prot;             /* ... and of R's (while assigned) */
     bool zombie;                /* leaving: no new TLB entries, reaped soon */
     bool wrote;                 /* written back at least once */
 } MktmeSlot;
@@ -114,12 +114,13 @@ struct MktmeShadow {
     uint32_t hand;              /* clock hand */
     unsigned hash_shift;        /* 64 - log2(buckets) */
     MktmePaEntry *pa_index;     /* (page, KeyID) -> live slot */
-    uint32_t tombstones;
     int32_t *hash_r;            /* R's host page -> slot, zombies too */
     int32_t *free;              /* stack of free slots */
     uint32_t nr_free;
+    int32_t *live;              /* assigned slots, zombies included */
     MktmeSlot *slots;
-    GHashTable *barred;         /* pages kept off the fast path */
+    GHashTable *barred;         /* pages kept off the fast path ... */
+    uint64_t assigns;           /* ... for nr_slots assigns after this */
     uint64_t fills;             /* counters for query-mktme, under lock */
     uint64_t write_backs;
     bool reap_pending;
@@ -157,9 +158,28 @@ static void shadow_protect(void *p, int prot)
     }
 }
 
+#define PROT_RW (PROT_READ | PROT_WRITE)
+
 static inline uint8_t *slot_guest(MktmeShadow *sh, MktmeSlot *s)
 {
     return sh->guest + (size_t)(s - sh->slots) * SHADOW_PAGE;
+}
+
+/* Protection changes, skipping those that change nothing. */
+static void set_slot_prot(MktmeShadow *sh, MktmeSlot *s, int prot)
+{
+    if (s->slot_prot != prot) {
+        shadow_protect(slot_guest(sh, s), prot);
+        s->slot_prot = prot;
+    }
+}
+
+static void set_r_prot(MktmeSlot *s, int prot)
+{
+    if (s->r_prot != prot) {
+        shadow_protect(s->r, prot);
+        s->r_prot = prot;
+    }
 }
 
 static inline uint8_t *slot_eng(MktmeShadow *sh, MktmeSlot *s)
@@ -213,30 +233,30 @@ static MktmePaEntry *pa_lookup(MktmeShadow *sh, uint64_t key)
     return &sh->pa_index[i];
 }
 
-/*
- * Remove @e from the index: a tombstone, which lookups probe past; reaping
- * rebuilds the index without them.
- */
+/* Remove @e from the index, shifting back the entries probed past it. */
 static void pa_remove(MktmeShadow *sh, MktmePaEntry *e)
 {
+    uint32_t mask = (1u << (64 - sh->hash_shift)) - 1;
+    uint32_t hole = e - sh->pa_index, i = hole;
+
     assert(e->key);
-    *e = (MktmePaEntry) { .key = PA_TOMBSTONE, .slot = -1 };
-    sh->tombstones++;
-}
+    for (;;) {
+        MktmePaEntry *c;
+        uint32_t home;
 
-static void pa_rebuild(MktmeShadow *sh)
-{
-    uint32_t n = 1u << (64 - sh->hash_shift);
-    MktmePaEntry *old = sh->pa_index;
-
-    sh->pa_index = g_new0(MktmePaEntry, n);
-    for (uint32_t i = 0; i < n; i++) {
-        if (old[i].key && old[i].key != PA_TOMBSTONE) {
-            *pa_lookup(sh, old[i].key) = old[i];
+        i = (i + 1) & mask;
+        c = &sh->pa_index[i];
+        if (!c->key) {
+            break;
+        }
+        home = pa_home(sh, c->key);
+        /* Move c into the hole unless its home lies in (hole, i]. */
+        if (((i - home) & mask) >= ((i - hole) & mask)) {
+            sh->pa_index[hole] = *c;
+            hole = i;
         }
     }
-    sh->tombstones = 0;
-    g_free(old);
+    sh->pa_index[hole] = (MktmePaEntry) { 0 };
 }
 
 static void shadow_unlink(int32_t *head, MktmeSlot *slots, int32_t idx)
@@ -254,13 +274,16 @@ static void shadow_unlink(int32_t *head, MktmeSlot *slots, int32_t idx)
     }
 }
 
-/* The slot's view from R: slot := D_k(E_0(R)).  R must be readable. */
+/* The slot's view from R: slot := D_k(E_0(R)), whatever R's protection. */
 static void shadow_fill(MktmeShadow *sh, MktmeSlot *s)
 {
     uint8_t *p = slot_eng(sh, s);
 
     sh->fills++;
-    memcpy(p, s->r, SHADOW_PAGE);
+    if (pread(sh->self_mem, p, SHADOW_PAGE, (off_t)(uintptr_t)s->r) !=
+        SHADOW_PAGE) {
+        shadow_die("cannot read guest RAM through /proc/self/mem");
+    }
     if (s->c0) {
         mktme_xts_encrypt_lines(s->c0, s->pa, p, p, SHADOW_LINES);
     }
@@ -294,26 +317,26 @@ static void shadow_write_back(MktmeShadow *sh, MktmeSlot *s)
  * Access to the slot itself.  Under the lock.  A fill takes the page
  * exclusive (MODIFIED) even for a read: pages used through a KeyID are
  * mostly written through it too, and writing back an unmodified shadow
- * gives R back exactly.
+ * gives R back exactly.  R goes first, so that its other users wait for
+ * us before the slot changes.
  */
 static void shadow_slot_fault(MktmeShadow *sh, MktmeSlot *s, bool write)
 {
     switch (s->state) {
     case SLOT_INVALID:
-        shadow_protect(s->r, PROT_READ);    /* R writers now wait for us */
+        set_r_prot(s, PROT_NONE);
         shadow_fill(sh, s);
-        /* fall through */
+        set_slot_prot(sh, s, PROT_RW);
+        s->state = SLOT_MODIFIED;
+        break;
     case SLOT_SHARED:
-        if (write || s->state == SLOT_INVALID) {
-            shadow_protect(s->r, PROT_NONE);
-            shadow_protect(slot_guest(sh, s), PROT_READ | PROT_WRITE);
+        if (write) {
+            set_r_prot(s, PROT_NONE);
+            set_slot_prot(sh, s, PROT_RW);
             s->state = SLOT_MODIFIED;
-        } else {
-            shadow_protect(slot_guest(sh, s), PROT_READ);  /* spurious */
         }
         break;
     case SLOT_MODIFIED:
-        shadow_protect(slot_guest(sh, s), PROT_READ | PROT_WRITE);
         break;
     }
 }
@@ -323,33 +346,35 @@ static void shadow_r_fault(MktmeShadow *sh, MktmeSlot *s, bool write)
 {
     switch (s->state) {
     case SLOT_INVALID:
-        shadow_protect(s->r, PROT_READ | PROT_WRITE);   /* spurious */
         break;
     case SLOT_SHARED:
         if (write) {
-            shadow_protect(slot_guest(sh, s), PROT_NONE);
-            shadow_protect(s->r, PROT_READ | PROT_WRITE);
+            set_slot_prot(sh, s, PROT_NONE);
+            set_r_prot(s, PROT_RW);
             s->state = SLOT_INVALID;
-        } else {
-            shadow_protect(s->r, PROT_READ);
         }
         break;
     case SLOT_MODIFIED:
         /* Stop the slot's writers first: they wait for us, then refault. */
-        shadow_protect(slot_guest(sh, s), write ? PROT_NONE : PROT_READ);
+        set_slot_prot(sh, s, write ? PROT_NONE : PROT_READ);
         shadow_write_back(sh, s);
-        shadow_protect(s->r, write ? PROT_READ | PROT_WRITE : PROT_READ);
+        set_r_prot(s, write ? PROT_RW : PROT_READ);
         s->state = write ? SLOT_INVALID : SLOT_SHARED;
         break;
     }
 }
 
-/* Back to INVALID, R current and read/write.  Under the lock. */
+/*
+ * A zombie leaves, after the TLB flush: R current and read/write.  The
+ * slot keeps its protection (nothing maps it; the next owner sets it).
+ * Under the lock.
+ */
 static void shadow_settle(MktmeShadow *sh, MktmeSlot *s)
 {
-    if (s->state != SLOT_INVALID) {
-        shadow_r_fault(sh, s, true);
+    if (s->state == SLOT_MODIFIED) {
+        shadow_write_back(sh, s);
     }
+    set_r_prot(s, PROT_RW);
 }
 
 /* Is host address @a a page of ours?  Resolve the fault if so. */
@@ -419,11 +444,13 @@ static void shadow_reap(CPUState *cs, run_on_cpu_data data)
     tlb_flush(cs);
     qemu_spin_lock(&sh->lock);
     sh->reap_pending = false;
-    for (uint32_t i = 0; i < sh->nr_slots; i++) {
+    /* Downwards: a slot moved into a freed place was already seen. */
+    for (uint32_t n = sh->used; n-- > 0;) {
+        uint32_t i = sh->live[n];
         MktmeSlot *s = &sh->slots[i];
         ram_addr_t slot_ram = sh->pool_ram + (ram_addr_t)i * SHADOW_PAGE;
 
-        if (s->state == SLOT_FREE || !s->zombie) {
+        if (!s->zombie) {
             continue;
         }
         shadow_settle(sh, s);
@@ -436,15 +463,14 @@ static void shadow_reap(CPUState *cs, run_on_cpu_data data)
         }
         shadow_unlink(&sh->hash_r[hash_ptr(sh, (uintptr_t)s->r)], sh->slots,
                       i);
-        *s = (MktmeSlot) { .state = SLOT_FREE, .next_r = -1 };
+        *s = (MktmeSlot) { .state = SLOT_FREE, .next_r = -1,
+                           .slot_prot = s->slot_prot };
         sh->free[sh->nr_free++] = i;
-        sh->used--;
+        sh->live[n] = sh->live[sh->used - 1];
+        qatomic_set(&sh->used, sh->used - 1);
         reaped++;
     }
     qemu_spin_unlock(&sh->lock);
-    if (sh->tombstones) {
-        pa_rebuild(sh);     /* only this thread uses the index */
-    }
     for (guint i = 0; i < code->len; i++) {
         ram_addr_t a = g_array_index(code, ram_addr_t, i);
 
@@ -492,9 +518,31 @@ static void shadow_evict(MktmeShadow *sh, uint32_t n)
     }
 }
 
+/*
+ * Keep page @pa off the fast path for a while: it holds translated code,
+ * or it is used through two KeyIDs at once (each switch would cost a TLB
+ * flush).  The bar lifts after as many assignments as there are slots,
+ * and at every key change.
+ */
 static void shadow_bar(MktmeShadow *sh, hwaddr pa)
 {
-    g_hash_table_add(sh->barred, (gpointer)(uintptr_t)pa);
+    g_hash_table_insert(sh->barred, (gpointer)(uintptr_t)pa,
+                        (gpointer)(uintptr_t)(sh->assigns + 1));
+}
+
+static bool shadow_barred(MktmeShadow *sh, hwaddr pa)
+{
+    uintptr_t since = (uintptr_t)g_hash_table_lookup(sh->barred,
+                                                     (gpointer)(uintptr_t)pa);
+
+    if (!since) {
+        return false;
+    }
+    if (sh->assigns + 1 - since < sh->nr_slots) {
+        return true;
+    }
+    g_hash_table_remove(sh->barred, (gpointer)(uintptr_t)pa);
+    return false;
 }
 
 /* TCG created the first TB on RAM page @ram: keep it off the fast path. */
@@ -569,7 +617,7 @@ int64_t mktme_shadow_assign(MktmeShadow *sh, hwaddr pa, uint16_t keyid,
     bool ok;
 
     pa &= TARGET_PAGE_MASK;
-    if (g_hash_table_contains(sh->barred, (gpointer)(uintptr_t)pa)) {
+    if (shadow_barred(sh, pa)) {
         return -1;
     }
     sec = memory_region_find(get_system_memory(), pa, SHADOW_PAGE);
@@ -601,7 +649,10 @@ int64_t mktme_shadow_assign(MktmeShadow *sh, hwaddr pa, uint16_t keyid,
         /* The page has a slot for another KeyID (or one leaving). */
         shadow_retire(sh, s);
         s = NULL;
-        goto reap;
+        qemu_spin_unlock(&sh->lock);
+        shadow_bar(sh, pa);
+        shadow_request_reap(sh);
+        return -1;
     }
     if (!sh->nr_free) {
         shadow_evict(sh, MAX(sh->nr_slots / 16, 1));
@@ -612,15 +663,19 @@ int64_t mktme_shadow_assign(MktmeShadow *sh, hwaddr pa, uint16_t keyid,
     *s = (MktmeSlot) {
         .r = r, .r_ram = r_ram, .pa = pa, .c0 = c0, .ck = ck,
         .keyid = keyid, .state = SLOT_INVALID,
+        .slot_prot = s->slot_prot, .r_prot = PROT_RW,
         .next_r = sh->hash_r[hash_ptr(sh, (uintptr_t)r)],
     };
+    sh->live[sh->used] = s - sh->slots;
     *pa_lookup(sh, pa_key(pa, keyid)) = (MktmePaEntry) {
         .key = pa_key(pa, keyid), .slot = s - sh->slots, .ref = true,
     };
     sh->hash_r[hash_ptr(sh, (uintptr_t)r)] = s - sh->slots;
     qatomic_set(&sh->used, sh->used + 1);
+    sh->assigns++;
+    /* Fill it now rather than on the first access: no fault. */
+    shadow_slot_fault(sh, s, true);
     qemu_spin_unlock(&sh->lock);
-    /* The slot is PROT_NONE: the first access fills it. */
     trace_mktme_shadow_assign(pa, keyid, (uint32_t)(s - sh->slots));
     return s - sh->slots;
 
@@ -634,9 +689,24 @@ static void shadow_flush_work(CPUState *cs, run_on_cpu_data data)
 {
     MktmeShadow *sh = data.host_ptr;
 
+    g_autofree MktmePaEntry **entries = g_new(MktmePaEntry *, sh->used);
+    uint32_t n_entries = 0;
+
+    /*
+     * Every slot goes, so the index ends empty: find all entries first,
+     * then clear them, rather than shifting entries about one by one.
+     */
     qemu_spin_lock(&sh->lock);
-    for (uint32_t i = 0; i < sh->nr_slots; i++) {
-        shadow_retire(sh, &sh->slots[i]);
+    for (uint32_t n = 0; n < sh->used; n++) {
+        MktmeSlot *s = &sh->slots[sh->live[n]];
+
+        if (!s->zombie) {
+            entries[n_entries++] = pa_lookup(sh, pa_key(s->pa, s->keyid));
+            s->zombie = true;
+        }
+    }
+    for (uint32_t n = 0; n < n_entries; n++) {
+        *entries[n] = (MktmePaEntry) { 0 };
     }
     qemu_spin_unlock(&sh->lock);
     g_hash_table_remove_all(sh->barred);
@@ -787,6 +857,7 @@ MktmeShadow *mktme_shadow_new(MktmeGuest *mg, uint64_t size, char **why)
     }
     sh->slots = g_new(MktmeSlot, slots);
     sh->free = g_new(int32_t, slots);
+    sh->live = g_new(int32_t, slots);
     for (uint32_t i = 0; i < slots; i++) {
         sh->slots[i] = (MktmeSlot) { .state = SLOT_FREE, .next_r = -1 };
         sh->free[i] = slots - 1 - i;    /* slot 0 first */

@@ -9,7 +9,10 @@
  *   MKTME_FUZZ_ITERATIONS=n  operations per run
  *
  * Each test also runs one random seed, printed so that a failure can be
- * replayed with MKTME_FUZZ_SEED.
+ * replayed with MKTME_FUZZ_SEED.  The activated runs use the memory
+ * controller's default shadow pool (the fast path); the self-activated
+ * ones a pool of 16 pages, so that shadows are evicted and reaped all
+ * the time.
  *
  * Copyright (c) 2026 The qemu-mktme authors
  * SPDX-License-Identifier: GPL-2.0-or-later
@@ -139,7 +142,7 @@ static void fuzz_run(bool self, uint64_t seed, uint64_t iterations)
                       "-device isa-debugcon,iobase=0xe9,chardev=dbg "
                       "-chardev file,id=dbg,path=%s " MKTME_ARGS "%s "
                       "-machine memory-encryption=k0", img_path, log_path,
-                      self ? ",activate=off" : "");
+                      self ? ",activate=off,shadow-size=64K" : "");
     qtest_writeq(qts, MKF_PARAMS_PA + offsetof(MkfParams, seed), seed);
     qtest_writeq(qts, MKF_PARAMS_PA + offsetof(MkfParams, iterations),
                  iterations);

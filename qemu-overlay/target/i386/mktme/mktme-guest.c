@@ -110,6 +110,10 @@ static void mktme_ram_block_removed(RAMBlockNotifier *n, void *host,
     ram_addr_t offset;
     RAMBlock *rb = qemu_ram_block_from_host(host, false, &offset);
 
+    if (mg->mc) {
+        /* Shadows of its pages point into it: write them back now. */
+        mktme_shadow_flush(mg->mc->shadow);
+    }
     if (rb && g_hash_table_remove(mg->ram_blocks, rb)) {
         trace_mktme_ram_unmark(qemu_ram_get_idstr(rb), max_size);
     }

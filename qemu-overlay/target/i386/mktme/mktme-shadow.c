@@ -160,6 +160,16 @@ static void shadow_protect(void *p, int prot)
 
 #define PROT_RW (PROT_READ | PROT_WRITE)
 
+/*
+ * A fault the state allows: another thread resolved it first, and the
+ * access will succeed when retried.  Apply the protection we recorded
+ * anyway, so that a mismatch could never make the access fault forever.
+ */
+static void shadow_heal(void *p, int prot)
+{
+    shadow_protect(p, prot);
+}
+
 static inline uint8_t *slot_guest(MktmeShadow *sh, MktmeSlot *s)
 {
     return sh->guest + (size_t)(s - sh->slots) * SHADOW_PAGE;
@@ -334,9 +344,12 @@ static void shadow_slot_fault(MktmeShadow *sh, MktmeSlot *s, bool write)
             set_r_prot(s, PROT_NONE);
             set_slot_prot(sh, s, PROT_RW);
             s->state = SLOT_MODIFIED;
+        } else {
+            shadow_heal(slot_guest(sh, s), s->slot_prot);
         }
         break;
     case SLOT_MODIFIED:
+        shadow_heal(slot_guest(sh, s), s->slot_prot);
         break;
     }
 }
@@ -346,12 +359,15 @@ static void shadow_r_fault(MktmeShadow *sh, MktmeSlot *s, bool write)
 {
     switch (s->state) {
     case SLOT_INVALID:
+        shadow_heal(s->r, s->r_prot);
         break;
     case SLOT_SHARED:
         if (write) {
             set_slot_prot(sh, s, PROT_NONE);
             set_r_prot(s, PROT_RW);
             s->state = SLOT_INVALID;
+        } else {
+            shadow_heal(s->r, s->r_prot);
         }
         break;
     case SLOT_MODIFIED:

@@ -13,11 +13,13 @@
  *   SHARED    slot == D_k(E_0(R))     slot read-only,   R read-only
  *   MODIFIED  slot newer than R       slot read/write,  R PROT_NONE
  *
- * run by the SIGSEGV handler below, in whichever thread touches the page:
- * a fault on a slot fills it from R and takes R away; a fault on R writes
- * a modified slot back, R := D_0(E_k(P)), and takes the slot away (a read
- * leaves both readable, SHARED, until the next write to the slot).  The write-back goes through
- * /proc/self/mem, so R is never readable while stale.  Nothing in QEMU
+ * A page gets its slot when the vCPU's TLB first maps it (filled from R,
+ * R taken away: MODIFIED).  Then the SIGSEGV handler below runs the
+ * protocol in whichever thread touches the page: a fault on R writes a
+ * modified slot back, R := D_0(E_k(P)), and leaves both readable for a
+ * read (SHARED) or takes the slot away for a write (INVALID); a fault on
+ * the slot fills it again or takes R away.  R is read and written through
+ * /proc/self/mem, so it is never readable while stale.  Nothing in QEMU
  * needs to know: every access to R, from any thread, is either allowed by
  * the host MMU or comes here first.
  *

@@ -27,6 +27,8 @@
 
 #include <stdint.h>
 #include <stddef.h>
+#include "boot.h"       /* tests/qtest/mktme-guest: boot code, helpers */
+#include "guest-lib.h"
 
 #ifndef BUF_MIB
 #define BUF_MIB     64
@@ -63,58 +65,15 @@
 #define EXIT_OK     0
 #define EXIT_FAIL   1
 
-typedef struct __attribute__((packed)) IdtEntry {
-    uint16_t off0, sel;
-    uint8_t ist, type;
-    uint16_t off1;
-    uint32_t off2, zero;
-} IdtEntry;
-
-extern uint64_t boot_pml4[512];
-extern const uint64_t isr_table[32];
-void guest_main(void);
-void fatal_fault(uint64_t *frame);
 
 static IdtEntry idt[32] __attribute__((aligned(16)));
 static uint64_t win_tables[2][2][512] __attribute__((aligned(4096)));
 static uint8_t pcs[256] __attribute__((aligned(256)));  /* PCONFIG struct */
 
-static void outb(uint16_t port, uint8_t v)
-{
-    asm volatile("outb %0, %1" : : "a"(v), "Nd"(port));
-}
-
-static void outl(uint16_t port, uint32_t v)
-{
-    asm volatile("outl %0, %1" : : "a"(v), "Nd"(port));
-}
-
-static void puts_dbg(const char *s)
-{
-    while (*s) {
-        outb(0xe9, *s++);
-    }
-}
-
-static void putdec(uint64_t v)
-{
-    char b[21];
-    int i = sizeof(b) - 1;
-
-    b[i] = 0;
-    do {
-        b[--i] = '0' + v % 10;
-        v /= 10;
-    } while (v);
-    puts_dbg(b + i);
-}
-
-static void puthex(uint64_t v)
+static void put0x(uint64_t v)
 {
     puts_dbg("0x");
-    for (int i = 60; i >= 0; i -= 4) {
-        outb(0xe9, "0123456789abcdef"[(v >> i) & 15]);
-    }
+    puthex(v);
 }
 
 static void __attribute__((noreturn)) finish(uint32_t code)
@@ -130,35 +89,20 @@ void fatal_fault(uint64_t *frame)
 {
     uint64_t cr2;
 
-    asm volatile("mov %%cr2, %0" : "=r"(cr2));
+    cr2 = read_cr2();
+    /* boot.S's frame: rax, vector, error, rip, ... */
     puts_dbg("bench: exception ");
-    putdec(frame[0]);
+    putdec(frame[1]);
     puts_dbg(" error ");
-    puthex(frame[1]);
+    put0x(frame[2]);
     puts_dbg(" rip ");
-    puthex(frame[2]);
+    put0x(frame[3]);
     puts_dbg(" cr2 ");
-    puthex(cr2);
+    put0x(cr2);
     puts_dbg("\n");
     finish(EXIT_FAIL);
 }
 
-static void setup_idt(void)
-{
-    struct __attribute__((packed)) {
-        uint16_t lim;
-        uint64_t base;
-    } d = { sizeof(idt) - 1, (uint64_t)idt };
-
-    for (int i = 0; i < 32; i++) {
-        idt[i].off0 = isr_table[i];
-        idt[i].sel = 0x18;
-        idt[i].type = 0x8e;
-        idt[i].off1 = isr_table[i] >> 16;
-        idt[i].off2 = isr_table[i] >> 32;
-    }
-    asm volatile("lidt %0" : : "m"(d));
-}
 
 static uint64_t rdmsr(uint32_t msr)
 {
@@ -247,10 +191,10 @@ void guest_main(void)
 {
     uint64_t act, rax, v0, v1, t0;
 
-    setup_idt();
+    setup_idt(idt, 0);
     act = rdmsr(MSR_TME_ACTIVATE);
     puts_dbg("bench: IA32_TME_ACTIVATE ");
-    puthex(act);
+    put0x(act);
     puts_dbg("\n");
     if ((act & 3) != 3 || ((act >> 32) & 0xf) != 6) {
         puts_dbg("bench: TME-MK not active with 6 KeyID bits\n");
@@ -259,7 +203,7 @@ void guest_main(void)
     rax = program_keyid1();
     if (rax != 0) {
         puts_dbg("bench: PCONFIG failed, rax ");
-        puthex(rax);
+        put0x(rax);
         puts_dbg("\n");
         finish(EXIT_FAIL);
     }

@@ -20,6 +20,7 @@
 #include <stdbool.h>
 #include "results.h"
 #include "boot.h"
+#include "guest-lib.h"
 
 #define MSR_CAP     0x981
 #define MSR_ACT     0x982
@@ -40,16 +41,6 @@
 #define CMD_CLEAR   2
 #define CMD_NOENC   3
 
-
-void *memcpy(void *d, const void *s, size_t n);
-void *memset(void *d, int c, size_t n);
-
-typedef struct __attribute__((packed)) IdtEntry {
-    uint16_t off0, sel;
-    uint8_t ist, type;
-    uint16_t off1;
-    uint32_t off2, zero;
-} IdtEntry;
 
 typedef struct __attribute__((packed)) Tss {
     uint32_t rsvd0;
@@ -77,35 +68,10 @@ static uint32_t gen[64];        /* bumped by each PCONFIG of a KeyID */
 static uint8_t mode[64];        /* command of its last PCONFIG */
 static Slot slots[NSLOTS], code;    /* code: the last EXEC's line */
 
-void *memcpy(void *d, const void *s, size_t n)
-{
-    void *ret = d;
-
-    asm volatile("rep movsb" : "+D"(d), "+S"(s), "+c"(n) : : "memory");
-    return ret;
-}
-
-void *memset(void *d, int c, size_t n)
-{
-    void *ret = d;
-
-    asm volatile("rep stosb" : "+D"(d), "+c"(n) : "a"(c) : "memory");
-    return ret;
-}
-
-static void puts_dbg(const char *s)
-{
-    while (*s) {
-        asm volatile("outb %0, $0xe9" : : "a"(*s++));
-    }
-}
-
-static void puthex(uint64_t v, const char *label)
+static void putlhex(uint64_t v, const char *label)
 {
     puts_dbg(label);
-    for (int i = 60; i >= 0; i -= 4) {
-        asm volatile("outb %0, $0xe9" : : "a"("0123456789abcdef"[v >> i & 15]));
-    }
+    puthex(v);
 }
 
 static void finish(uint64_t code_)
@@ -119,22 +85,14 @@ static void finish(uint64_t code_)
     }
 }
 
-static uint64_t read_cr2(void)
-{
-    uint64_t v;
-
-    asm volatile("mov %%cr2, %0" : "=r"(v));
-    return v;
-}
-
 void fatal_fault(uint64_t *frame)
 {
     res->crash_vector = frame[1];
     res->crash_error = frame[2];
     res->crash_rip = frame[3];
     res->crash_cr2 = read_cr2();
-    puthex(frame[1], "mktme-fuzz: unexpected exception ");
-    puthex(frame[3], " at rip ");
+    putlhex(frame[1], "mktme-fuzz: unexpected exception ");
+    putlhex(frame[3], " at rip ");
     puts_dbg("\n");
     finish(MKF_DONE_CRASH);
 }
@@ -142,19 +100,8 @@ void fatal_fault(uint64_t *frame)
 static void setup_cpu(void)
 {
     uint64_t base = (uint64_t)&tss, lim = sizeof(tss) - 1;
-    struct __attribute__((packed)) {
-        uint16_t lim;
-        uint64_t base;
-    } d = { sizeof(idt) - 1, (uint64_t)idt };
 
-    for (int i = 0; i < 32; i++) {
-        idt[i] = (IdtEntry) {
-            .off0 = isr_table[i], .sel = 0x18, .ist = i == 8,
-            .type = 0x8e, .off1 = isr_table[i] >> 16,
-            .off2 = isr_table[i] >> 32,
-        };
-    }
-    asm volatile("lidt %0" : : "m"(d));
+    setup_idt(idt, 1);          /* #DF on its own stack */
     tss.rsp[0] = (uint64_t)int_stack_top;
     tss.ist[0] = (uint64_t)df_stack_top;
     tss.iomap = sizeof(tss);
@@ -196,14 +143,14 @@ static void failure(uint64_t vec, uint64_t got, uint64_t exp, uint64_t fl)
         };
     }
     if (res->failures <= 8) {
-        puthex(cur_op, "mktme-fuzz: FAIL op ");
-        puthex(res->iteration, " iteration ");
+        putlhex(cur_op, "mktme-fuzz: FAIL op ");
+        putlhex(res->iteration, " iteration ");
         for (int i = 0; i < 4; i++) {
-            puthex(cur[i], " ");
+            putlhex(cur[i], " ");
         }
-        puthex(vec, " vector ");
-        puthex(got, " got ");
-        puthex(exp, " expected ");
+        putlhex(vec, " vector ");
+        putlhex(got, " got ");
+        putlhex(exp, " expected ");
         puts_dbg("\n");
     }
 }
@@ -456,49 +403,6 @@ static unsigned win_kid(unsigned w)
 static unsigned rand_valid_win(void)
 {
     return below(nkeys + 1) << (6 - kbits);
-}
-
-/*
- * Exactly one access of @size bytes (1, 2, 4 or 8), any alignment: one
- * MOV each, so that every access reaches the memory controller as such.
- */
-static uint64_t ldn(uint64_t va, unsigned size)
-{
-    uint64_t v = 0;
-
-    switch (size) {
-    case 1:
-        asm volatile("movzbq (%1), %0" : "=r"(v) : "r"(va) : "memory");
-        break;
-    case 2:
-        asm volatile("movzwq (%1), %0" : "=r"(v) : "r"(va) : "memory");
-        break;
-    case 4:
-        asm volatile("movl (%1), %k0" : "=r"(v) : "r"(va) : "memory");
-        break;
-    default:
-        asm volatile("movq (%1), %0" : "=r"(v) : "r"(va) : "memory");
-        break;
-    }
-    return v;
-}
-
-static void stn(uint64_t va, unsigned size, uint64_t v)
-{
-    switch (size) {
-    case 1:
-        asm volatile("movb %b0, (%1)" : : "r"(v), "r"(va) : "memory");
-        break;
-    case 2:
-        asm volatile("movw %w0, (%1)" : : "r"(v), "r"(va) : "memory");
-        break;
-    case 4:
-        asm volatile("movl %k0, (%1)" : : "r"(v), "r"(va) : "memory");
-        break;
-    default:
-        asm volatile("movq %0, (%1)" : : "r"(v), "r"(va) : "memory");
-        break;
-    }
 }
 
 static uint64_t ones(unsigned size)
@@ -815,8 +719,8 @@ void guest_main(void)
     res->seed = prm->seed;
     res->iterations = n = prm->iterations;
     rng = prm->seed ? prm->seed : 0x9e3779b97f4a7c15ULL;
-    puthex(res->seed, "mktme-fuzz: seed ");
-    puthex(n, " iterations ");
+    putlhex(res->seed, "mktme-fuzz: seed ");
+    putlhex(n, " iterations ");
     puts_dbg("\n");
 
     if (g_rdmsr(MSR_CAP, &v[0]) != NO_FAULT ||
@@ -837,9 +741,9 @@ void guest_main(void)
     res->excl_mask = v[2];
     res->excl_base = v[3];
     kbits = res->keyid_bits = (res->activate >> 32) & 0xf;
-    puthex(res->activate, "mktme-fuzz: activate ");
-    puthex(res->excl_mask, " exclude ");
-    puthex(res->excl_base, " ");
+    putlhex(res->activate, "mktme-fuzz: activate ");
+    putlhex(res->excl_mask, " exclude ");
+    putlhex(res->excl_base, " ");
     puts_dbg("\n");
     if ((res->activate & 3) != 3 || kbits < 1 || kbits > 6) {
         finish(MKF_DONE_OK);    /* the qtest reports it */
@@ -857,7 +761,7 @@ void guest_main(void)
         unsigned r = below(100);
 
         if (n >= 8 && res->iteration % (n / 8) == 0) {
-            puthex(res->iteration, "mktme-fuzz: iteration ");
+            putlhex(res->iteration, "mktme-fuzz: iteration ");
             puts_dbg("\n");
         }
         if (r < 8) {

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include "results.h"
 #include "boot.h"
+#include "guest-lib.h"
 
 #define MSR_TME_CAPABILITY  0x981
 #define MSR_TME_ACTIVATE    0x982
@@ -51,17 +52,8 @@
 
 enum { FORM_PLAIN, FORM_LOCK, FORM_REP, FORM_REPNE, FORM_OPSIZE, FORM_REXW };
 
-void *memcpy(void *d, const void *s, size_t n);
-void *memset(void *d, int c, size_t n);
 
 static MkgResults *const res = (MkgResults *)MKG_RESULTS_PA;
-
-typedef struct __attribute__((packed)) IdtEntry {
-    uint16_t off0, sel;
-    uint8_t ist, type;
-    uint16_t off1;
-    uint32_t off2, zero;
-} IdtEntry;
 
 typedef struct __attribute__((packed)) Tss {
     uint32_t rsvd0;
@@ -77,41 +69,6 @@ static Tss tss __attribute__((aligned(16)));
 static uint8_t pcs[256] __attribute__((aligned(256)));  /* PCONFIG struct */
 static uint64_t tbuf[512];                              /* a table page */
 static uint8_t buf[MKG_LEN_D];
-
-void *memcpy(void *d, const void *s, size_t n)
-{
-    void *ret = d;
-
-    asm volatile("rep movsb" : "+D"(d), "+S"(s), "+c"(n) : : "memory");
-    return ret;
-}
-
-void *memset(void *d, int c, size_t n)
-{
-    void *ret = d;
-
-    asm volatile("rep stosb" : "+D"(d), "+c"(n) : "a"(c) : "memory");
-    return ret;
-}
-
-static void outb(uint16_t port, uint8_t v)
-{
-    asm volatile("outb %0, %1" : : "a"(v), "Nd"(port));
-}
-
-static void puts_dbg(const char *s)
-{
-    while (*s) {
-        outb(0xe9, *s++);
-    }
-}
-
-static void puthex(uint64_t v)
-{
-    for (int i = 60; i >= 0; i -= 4) {
-        outb(0xe9, "0123456789abcdef"[(v >> i) & 15]);
-    }
-}
 
 static void stage(const char *name)
 {
@@ -135,14 +92,6 @@ static void finish(uint64_t code)
     puts_dbg(code == MKG_DONE_OK ? "mktme-guest: done\n" :
              "mktme-guest: CRASHED\n");
     halt_forever();
-}
-
-static uint64_t read_cr2(void)
-{
-    uint64_t v;
-
-    asm volatile("mov %%cr2, %0" : "=r"(v));
-    return v;
 }
 
 static void write_cr3(uint64_t v)
@@ -172,21 +121,8 @@ void fatal_fault(uint64_t *frame)
 static void setup_cpu(void)
 {
     uint64_t base = (uint64_t)&tss, lim = sizeof(tss) - 1;
-    struct __attribute__((packed)) {
-        uint16_t lim;
-        uint64_t base;
-    } d = { sizeof(idt) - 1, (uint64_t)idt };
 
-    for (int i = 0; i < 32; i++) {
-        idt[i].off0 = isr_table[i];
-        idt[i].sel = 0x18;
-        idt[i].ist = i == 8 ? 1 : 0;    /* #DF on its own stack */
-        idt[i].type = 0x8e;
-        idt[i].off1 = isr_table[i] >> 16;
-        idt[i].off2 = isr_table[i] >> 32;
-        idt[i].zero = 0;
-    }
-    asm volatile("lidt %0" : : "m"(d));
+    setup_idt(idt, 1);          /* #DF on its own stack */
 
     tss.rsp[0] = (uint64_t)int_stack_top;
     tss.ist[0] = (uint64_t)df_stack_top;
@@ -302,22 +238,7 @@ static void st64(uint64_t va, uint64_t v)
 
 static void poke(unsigned k, uint64_t pa, unsigned size, uint64_t val)
 {
-    uint64_t va = kva(k, pa);
-
-    switch (size) {
-    case 1:
-        asm volatile("movb %b0, (%1)" : : "q"(val), "r"(va) : "memory");
-        break;
-    case 2:
-        asm volatile("movw %w0, (%1)" : : "r"(val), "r"(va) : "memory");
-        break;
-    case 4:
-        asm volatile("movl %k0, (%1)" : : "r"(val), "r"(va) : "memory");
-        break;
-    default:
-        st64(va, val);
-        break;
-    }
+    stn(kva(k, pa), size, val);
 }
 
 /* Copy through KeyID k with 8-byte accesses */

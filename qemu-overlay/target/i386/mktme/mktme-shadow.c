@@ -519,10 +519,9 @@ static void shadow_evict(MktmeShadow *sh, uint32_t n)
 {
     for (uint32_t scanned = 0; n && scanned < 2 * sh->nr_slots; scanned++) {
         MktmeSlot *s = &sh->slots[sh->hand];
-
-        sh->hand = (sh->hand + 1) % sh->nr_slots;
         MktmePaEntry *e;
 
+        sh->hand = (sh->hand + 1) % sh->nr_slots;
         if (s->state == SLOT_FREE || s->zombie) {
             continue;
         }

@@ -888,8 +888,12 @@ MktmeShadow *mktme_shadow_new(MktmeGuest *mg, uint64_t size, char **why)
     sh->barred = g_hash_table_new(NULL, NULL);
     qemu_spin_init(&sh->lock);
 
-    memory_region_init_ram_ptr(&sh->mr, OBJECT(mg), "mktme-shadow", sh->size,
-                               sh->guest);
+    /*
+     * A RAM device: TCG maps it like RAM, but it is not guest memory, so
+     * dumps, migration and the RAM block notifiers leave it alone.
+     */
+    memory_region_init_ram_device_ptr(&sh->mr, OBJECT(mg), "mktme-shadow",
+                                      sh->size, sh->guest);
     memory_region_add_subregion(get_system_memory(), MKTME_SHADOW_WINDOW,
                                 &sh->mr);
     sh->pool_ram = memory_region_get_ram_addr(&sh->mr);

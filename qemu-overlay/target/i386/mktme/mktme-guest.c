@@ -88,10 +88,8 @@ static void mktme_ram_block_added(RAMBlockNotifier *n, void *host,
     Error *err = NULL;
 
     if (!rb || memory_region_is_ram_device(rb->mr)) {
-        return;     /* device BARs (VFIO and the like) are not DRAM */
-    }
-    if (mg->mc && mktme_shadow_is_pool(mg->mc->shadow, rb)) {
-        return;     /* the memory controller's own plaintext shadows */
+        /* Device BARs (VFIO and the like), the shadow pool: not DRAM */
+        return;
     }
     if (mg->accel == MKTME_ACCEL_KVM &&
         mktme_kvm_mark_ram(mg, host, max_size, &err) < 0) {

@@ -103,7 +103,6 @@ typedef struct MktmeSlot {
 } MktmeSlot;
 
 struct MktmeShadow {
-    MktmeGuest *mg;
     MemoryRegion mr;            /* the pool, at MKTME_SHADOW_WINDOW */
     uint8_t *guest;             /* the pool as the TLB maps it */
     uint8_t *eng;               /* the same pages, always read/write */
@@ -223,6 +222,12 @@ static inline uint64_t pa_key(hwaddr pa, uint16_t keyid)
     return (pa >> TARGET_PAGE_BITS) << 16 | keyid;
 }
 
+/* The index and hash_r have 2^(64 - hash_shift) buckets. */
+static inline uint32_t pa_mask(MktmeShadow *sh)
+{
+    return (1u << (64 - sh->hash_shift)) - 1;
+}
+
 /*
  * A page's home bucket is its page number: neighbouring pages share cache
  * lines, which matters for a loop over a buffer (each TLB fill looks up
@@ -230,13 +235,13 @@ static inline uint64_t pa_key(hwaddr pa, uint16_t keyid)
  */
 static inline uint32_t pa_home(MktmeShadow *sh, uint64_t key)
 {
-    return (key >> 16) & ((1u << (64 - sh->hash_shift)) - 1);
+    return (key >> 16) & pa_mask(sh);
 }
 
 /* Entry of (@pa, @keyid) in the index, or of the empty bucket to use. */
 static MktmePaEntry *pa_lookup(MktmeShadow *sh, uint64_t key)
 {
-    uint32_t mask = (1u << (64 - sh->hash_shift)) - 1;
+    uint32_t mask = pa_mask(sh);
     uint32_t i = pa_home(sh, key);
 
     while (sh->pa_index[i].key && sh->pa_index[i].key != key) {
@@ -248,7 +253,7 @@ static MktmePaEntry *pa_lookup(MktmeShadow *sh, uint64_t key)
 /* Remove @e from the index, shifting back the entries probed past it. */
 static void pa_remove(MktmeShadow *sh, MktmePaEntry *e)
 {
-    uint32_t mask = (1u << (64 - sh->hash_shift)) - 1;
+    uint32_t mask = pa_mask(sh);
     uint32_t hole = e - sh->pa_index, i = hole;
 
     assert(e->key);
@@ -641,8 +646,7 @@ int64_t mktme_shadow_assign(MktmeShadow *sh, hwaddr pa, uint16_t keyid,
     ok = sec.mr && sec.size == SHADOW_PAGE && memory_region_is_ram(sec.mr) &&
          !memory_region_is_ram_device(sec.mr) && !sec.mr->readonly &&
          !memory_region_is_rom(sec.mr) && sec.mr->ram_block &&
-         qemu_ram_pagesize(sec.mr->ram_block) == SHADOW_PAGE &&
-         sec.mr != &sh->mr;
+         qemu_ram_pagesize(sec.mr->ram_block) == SHADOW_PAGE;
     if (ok) {
         r = (uint8_t *)memory_region_get_ram_ptr(sec.mr) +
             sec.offset_within_region;
@@ -765,11 +769,6 @@ static void shadow_vm_state(void *opaque, bool running, RunState state)
     }
 }
 
-bool mktme_shadow_is_pool(MktmeShadow *sh, RAMBlock *rb)
-{
-    return sh && rb->mr == &sh->mr;
-}
-
 /* How many slots the host's mapping limit allows, or 0. */
 static uint32_t shadow_map_budget(void)
 {
@@ -856,7 +855,6 @@ MktmeShadow *mktme_shadow_new(MktmeGuest *mg, uint64_t size, char **why)
     }
 
     sh = g_new0(MktmeShadow, 1);
-    sh->mg = mg;
     sh->self_mem = self_mem;
     sh->nr_slots = slots;
     sh->size = (size_t)slots * SHADOW_PAGE;

@@ -156,7 +156,6 @@ int64_t mktme_shadow_find(MktmeShadow *sh, hwaddr pa, uint16_t keyid);
 /* Give @pa through @keyid a slot (ciphers NULL: plaintext), or -1. */
 int64_t mktme_shadow_assign(MktmeShadow *sh, hwaddr pa, uint16_t keyid,
                             const MktmeXtsKey *c0, const MktmeXtsKey *ck);
-bool mktme_shadow_is_pool(MktmeShadow *sh, RAMBlock *rb);
 /* Fill in @fp's counters (not off_reason). */
 void mktme_shadow_info(MktmeShadow *sh, MktmeFastPath *fp);
 #else
@@ -183,10 +182,6 @@ static inline int64_t mktme_shadow_assign(MktmeShadow *sh, hwaddr pa,
                                           const MktmeXtsKey *ck)
 {
     return -1;
-}
-static inline bool mktme_shadow_is_pool(MktmeShadow *sh, RAMBlock *rb)
-{
-    return false;
 }
 static inline void mktme_shadow_info(MktmeShadow *sh, MktmeFastPath *fp) {}
 #endif

@@ -195,17 +195,24 @@ static const MemoryRegionOps mktme_mc_crypto_ops = {
               .unaligned = false },
 };
 
-/* The fast path: a slot for @pa through @keyid, or -1. */
+/*
+ * The fast path: a slot for @pa through @keyid, or -1.  Pages it cannot
+ * take are turned away before the BQL and the ciphers.
+ */
 static int64_t mktme_mc_shadow(MktmeGuest *mg, hwaddr pa, uint16_t keyid,
                                MktmeXform x, MktmeXform x0)
 {
     MktmeShadow *sh = mg->mc->shadow;
     const MktmeXtsKey *c0, *ck;
-    BQL_LOCK_GUARD();           /* the cipher cache */
+    MktmeShadowPage pg;
 
+    if (!mktme_shadow_page(sh, pa, &pg)) {
+        return -1;
+    }
+    BQL_LOCK_GUARD();           /* the cipher cache */
     c0 = x0 == MKTME_XFORM_PLAIN ? NULL : mktme_mc_cipher(mg, 0, x0);
     ck = x == MKTME_XFORM_PLAIN ? NULL : mktme_mc_cipher(mg, keyid, x);
-    return mktme_shadow_assign(sh, pa, keyid, c0, ck);
+    return mktme_shadow_assign(sh, pa, keyid, &pg, c0, ck);
 }
 
 static IOMMUTLBEntry mktme_mc_translate(IOMMUMemoryRegion *iommu,

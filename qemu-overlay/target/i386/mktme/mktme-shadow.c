@@ -629,18 +629,14 @@ bool mktme_shadow_usable(MktmeShadow *sh, IOMMUAccessFlags flag)
     return sh && !sh->disabled && flag == IOMMU_NONE && current_cpu;
 }
 
-int64_t mktme_shadow_assign(MktmeShadow *sh, hwaddr pa, uint16_t keyid,
-                            const MktmeXtsKey *c0, const MktmeXtsKey *ck)
+bool mktme_shadow_page(MktmeShadow *sh, hwaddr pa, MktmeShadowPage *pg)
 {
     MemoryRegionSection sec;
-    MktmeSlot *s = NULL;
-    uint8_t *r;
-    ram_addr_t r_ram;
     bool ok;
 
     pa &= TARGET_PAGE_MASK;
     if (shadow_barred(sh, pa)) {
-        return -1;
+        return false;
     }
     sec = memory_region_find(get_system_memory(), pa, SHADOW_PAGE);
     ok = sec.mr && sec.size == SHADOW_PAGE && memory_region_is_ram(sec.mr) &&
@@ -648,11 +644,12 @@ int64_t mktme_shadow_assign(MktmeShadow *sh, hwaddr pa, uint16_t keyid,
          !memory_region_is_rom(sec.mr) && sec.mr->ram_block &&
          qemu_ram_pagesize(sec.mr->ram_block) == SHADOW_PAGE;
     if (ok) {
-        r = (uint8_t *)memory_region_get_ram_ptr(sec.mr) +
-            sec.offset_within_region;
-        r_ram = memory_region_get_ram_addr(sec.mr) + sec.offset_within_region;
+        pg->r = (uint8_t *)memory_region_get_ram_ptr(sec.mr) +
+                sec.offset_within_region;
+        pg->r_ram = memory_region_get_ram_addr(sec.mr) +
+                    sec.offset_within_region;
         /* Translated code on the page: it must see every change. */
-        ok = cpu_physical_memory_get_dirty_flag(r_ram, DIRTY_MEMORY_CODE);
+        ok = cpu_physical_memory_get_dirty_flag(pg->r_ram, DIRTY_MEMORY_CODE);
         if (!ok) {
             shadow_bar(sh, pa);
         }
@@ -660,10 +657,17 @@ int64_t mktme_shadow_assign(MktmeShadow *sh, hwaddr pa, uint16_t keyid,
     if (sec.mr) {
         memory_region_unref(sec.mr);
     }
-    if (!ok) {
-        return -1;
-    }
+    return ok;
+}
 
+int64_t mktme_shadow_assign(MktmeShadow *sh, hwaddr pa, uint16_t keyid,
+                            const MktmeShadowPage *pg,
+                            const MktmeXtsKey *c0, const MktmeXtsKey *ck)
+{
+    uint8_t *r = pg->r;
+    MktmeSlot *s;
+
+    pa &= TARGET_PAGE_MASK;
     qemu_spin_lock(&sh->lock);
     s = shadow_find_r(sh, r);
     if (s) {
@@ -682,7 +686,7 @@ int64_t mktme_shadow_assign(MktmeShadow *sh, hwaddr pa, uint16_t keyid,
     s = &sh->slots[sh->free[--sh->nr_free]];
     assert(s->state == SLOT_FREE);
     *s = (MktmeSlot) {
-        .r = r, .r_ram = r_ram, .pa = pa, .c0 = c0, .ck = ck,
+        .r = r, .r_ram = pg->r_ram, .pa = pa, .c0 = c0, .ck = ck,
         .keyid = keyid, .state = SLOT_INVALID,
         .slot_prot = s->slot_prot, .r_prot = PROT_RW,
         .next_r = sh->hash_r[hash_ptr(sh, (uintptr_t)r)],

@@ -137,12 +137,16 @@ void mktme_mc_update(MktmeGuest *mg);
 bool mktme_mc_dram_read(MktmeGuest *mg, hwaddr pa, uint8_t *buf,
                         size_t len, Error **errp);
 
-
 /*
  * mktme-shadow.c: the fast path, plaintext shadows of pages used through
  * other KeyIDs, mapped by the TLB and kept coherent with R.
  */
 #define MKTME_SHADOW_SIZE_DEFAULT (96 * 1024 * 1024)
+/* Guest page @pa's RAM, as mktme_shadow_page() found it */
+typedef struct MktmeShadowPage {
+    uint8_t *r;                 /* host address */
+    ram_addr_t r_ram;
+} MktmeShadowPage;
 #ifdef CONFIG_TCG
 /* NULL, with *why set, if the fast path cannot run here. */
 MktmeShadow *mktme_shadow_new(MktmeGuest *mg, uint64_t size, char **why);
@@ -153,8 +157,14 @@ void mktme_shadow_flush(MktmeShadow *sh);
 bool mktme_shadow_usable(MktmeShadow *sh, IOMMUAccessFlags flag);
 /* Slot index of @pa through @keyid, or -1 (vCPU thread only). */
 int64_t mktme_shadow_find(MktmeShadow *sh, hwaddr pa, uint16_t keyid);
-/* Give @pa through @keyid a slot (ciphers NULL: plaintext), or -1. */
+/*
+ * May page @pa have a slot: RAM in 4 KiB host pages, no translated code,
+ * not kept off the fast path?  If so, fill in @pg.
+ */
+bool mktme_shadow_page(MktmeShadow *sh, hwaddr pa, MktmeShadowPage *pg);
+/* Give @pg, at @pa, a slot for @keyid (ciphers NULL: plaintext), or -1. */
 int64_t mktme_shadow_assign(MktmeShadow *sh, hwaddr pa, uint16_t keyid,
+                            const MktmeShadowPage *pg,
                             const MktmeXtsKey *c0, const MktmeXtsKey *ck);
 /* Fill in @fp's counters (not off_reason). */
 void mktme_shadow_info(MktmeShadow *sh, MktmeFastPath *fp);
@@ -176,8 +186,14 @@ static inline int64_t mktme_shadow_find(MktmeShadow *sh, hwaddr pa,
 {
     return -1;
 }
+static inline bool mktme_shadow_page(MktmeShadow *sh, hwaddr pa,
+                                     MktmeShadowPage *pg)
+{
+    return false;
+}
 static inline int64_t mktme_shadow_assign(MktmeShadow *sh, hwaddr pa,
                                           uint16_t keyid,
+                                          const MktmeShadowPage *pg,
                                           const MktmeXtsKey *c0,
                                           const MktmeXtsKey *ck)
 {

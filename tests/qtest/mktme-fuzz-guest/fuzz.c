@@ -42,12 +42,6 @@
 #define CMD_NOENC   3
 
 
-typedef struct __attribute__((packed)) Tss {
-    uint32_t rsvd0;
-    uint64_t rsp[3], rsvd1, ist[7], rsvd2;
-    uint16_t rsvd3, iomap;
-} Tss;
-
 /* A value written through a KeyID, to be read back later */
 typedef struct Slot {
     bool live;
@@ -58,7 +52,6 @@ typedef struct Slot {
 
 static MkfResults *const res = (MkfResults *)MKF_RESULTS_PA;
 static IdtEntry idt[32] __attribute__((aligned(16)));
-static Tss tss __attribute__((aligned(16)));
 static uint64_t win_pdpt[512] __attribute__((aligned(4096)));
 static uint8_t pcs[512] __attribute__((aligned(256)));  /* PCONFIG struct */
 static uint8_t lbuf[64], lbuf2[64];
@@ -95,20 +88,6 @@ void fatal_fault(uint64_t *frame)
     putlhex(frame[3], " at rip ");
     puts_dbg("\n");
     finish(MKF_DONE_CRASH);
-}
-
-static void setup_cpu(void)
-{
-    uint64_t base = (uint64_t)&tss, lim = sizeof(tss) - 1;
-
-    setup_idt(idt, 1);          /* #DF on its own stack */
-    tss.rsp[0] = (uint64_t)int_stack_top;
-    tss.ist[0] = (uint64_t)df_stack_top;
-    tss.iomap = sizeof(tss);
-    gdt[6] = (lim & 0xffff) | (base & 0xffffff) << 16 | 0x89ULL << 40 |
-             ((lim >> 16) & 0xf) << 48 | ((base >> 24) & 0xff) << 56;
-    gdt[7] = base >> 32;
-    asm volatile("ltr %w0" : : "r"(0x30));
 }
 
 /* xorshift64* */
@@ -715,7 +694,7 @@ void guest_main(void)
 
     memset(res, 0, sizeof(*res));
     res->magic = MKF_MAGIC;
-    setup_cpu();
+    setup_ring0(idt);
     res->seed = prm->seed;
     res->iterations = n = prm->iterations;
     rng = prm->seed ? prm->seed : 0x9e3779b97f4a7c15ULL;

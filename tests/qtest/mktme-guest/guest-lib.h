@@ -152,4 +152,30 @@ static inline void setup_idt(IdtEntry idt[32], uint8_t df_ist)
     asm volatile("lidt %0" : : "m"(d));
 }
 
+typedef struct __attribute__((packed)) Tss {
+    uint32_t rsvd0;
+    uint64_t rsp[3], rsvd1, ist[7], rsvd2;
+    uint16_t rsvd3, iomap;
+} Tss;
+
+/*
+ * Exceptions and ring 3 as the test guests need them: the IDT with #DF
+ * on its own stack (IST 1), and a TSS (GDT selector 0x30) with the ring 0
+ * stack for faults taken in ring 3.
+ */
+static inline void setup_ring0(IdtEntry idt[32])
+{
+    static Tss tss __attribute__((aligned(16)));
+    uint64_t base = (uint64_t)&tss, lim = sizeof(tss) - 1;
+
+    setup_idt(idt, 1);
+    tss.rsp[0] = (uint64_t)int_stack_top;
+    tss.ist[0] = (uint64_t)df_stack_top;
+    tss.iomap = sizeof(tss);
+    gdt[6] = (lim & 0xffff) | (base & 0xffffff) << 16 | 0x89ULL << 40 |
+             ((lim >> 16) & 0xf) << 48 | ((base >> 24) & 0xff) << 56;
+    gdt[7] = base >> 32;
+    asm volatile("ltr %w0" : : "r"(0x30));
+}
+
 #endif

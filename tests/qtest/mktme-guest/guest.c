@@ -55,17 +55,7 @@ enum { FORM_PLAIN, FORM_LOCK, FORM_REP, FORM_REPNE, FORM_OPSIZE, FORM_REXW };
 
 static MkgResults *const res = (MkgResults *)MKG_RESULTS_PA;
 
-typedef struct __attribute__((packed)) Tss {
-    uint32_t rsvd0;
-    uint64_t rsp[3];
-    uint64_t rsvd1;
-    uint64_t ist[7];
-    uint64_t rsvd2;
-    uint16_t rsvd3, iomap;
-} Tss;
-
 static IdtEntry idt[32] __attribute__((aligned(16)));
-static Tss tss __attribute__((aligned(16)));
 static uint8_t pcs[256] __attribute__((aligned(256)));  /* PCONFIG struct */
 static uint64_t tbuf[512];                              /* a table page */
 static uint8_t buf[MKG_LEN_D];
@@ -116,21 +106,6 @@ void fatal_fault(uint64_t *frame)
     puthex(res->crash_cr2);
     puts_dbg("\n");
     finish(MKG_DONE_CRASH);
-}
-
-static void setup_cpu(void)
-{
-    uint64_t base = (uint64_t)&tss, lim = sizeof(tss) - 1;
-
-    setup_idt(idt, 1);          /* #DF on its own stack */
-
-    tss.rsp[0] = (uint64_t)int_stack_top;
-    tss.ist[0] = (uint64_t)df_stack_top;
-    tss.iomap = sizeof(tss);
-    gdt[6] = (lim & 0xffff) | (base & 0xffffff) << 16 | 0x89ULL << 40 |
-             ((lim >> 16) & 0xf) << 48 | ((base >> 24) & 0xff) << 56;
-    gdt[7] = base >> 32;
-    asm volatile("ltr %w0" : : "r"(0x30));
 }
 
 static void cpuid(uint32_t leaf, uint32_t sub, uint32_t *r)
@@ -482,7 +457,7 @@ void guest_main(void)
         ops[i].vector = MKG_NOT_RUN;
     }
     res->magic = MKG_MAGIC;
-    setup_cpu();
+    setup_ring0(idt);
     stage("long mode, IDT, TSS ok; CPUID and TME MSRs");
 
     cpuid(7, 0, r);

@@ -227,7 +227,8 @@ static void test_query_guest_visible(void)
 
 /*
  * Under TCG the reply has the memory controller's fast path: exact for
- * an idle machine, and the reason when it cannot run (several vCPUs).
+ * an idle machine, with one vCPU or several, and the reason when it is
+ * off.
  */
 static void test_query_fast_path(void)
 {
@@ -237,34 +238,54 @@ static void test_query_fast_path(void)
         "-machine memory-encryption=k0");
     g_autofree char *hmp = qtest_hmp(qts, "info mktme");
     g_autofree char *hmp2 = NULL;
+    g_autofree char *hmp3 = NULL;
 
     assert_query_mktme(qts,
                  "{\"encrypted-memory\": 134217728, \"keys\": 63, "
                  "\"fast-path\": {\"fills\": 0, \"in-use\": 0, "
-                 "\"slots\": 256, \"write-backs\": 0}, "
+                 "\"slots\": 256, \"writes\": 0, \"refreshes\": 0, "
+                 "\"evictions\": 0}, "
                  "\"keyid-bits\": 6, \"guest-visible\": true, "
                  "\"key-source\": \"random\", "
                  "\"algorithm\": \"aes-xts-128\", \"accel\": \"tcg\", "
                  "\"policy\": \"required\", \"enabled\": true}");
     g_assert_nonnull(strstr(hmp, "fast path: 0 of 256 shadow slots in use, "
-                                 "0 fills, 0 write-backs\r\n"));
+                                 "0 fills, 0 writes, 0 refreshes, "
+                                 "0 evictions\r\n"));
     qtest_quit(qts);
 
     qts = qtest_init(BASE_ARGS
-        "-accel tcg -cpu max,vendor=GenuineIntel,phys-bits=46 -S -smp 2 "
-        "-object mktme-guest,id=k0,guest-visible=on "
+        "-accel tcg,thread=multi -cpu max,vendor=GenuineIntel,phys-bits=46 "
+        "-S -smp 4 -object mktme-guest,id=k0,guest-visible=on "
         "-machine memory-encryption=k0");
     hmp2 = qtest_hmp(qts, "info mktme");
     assert_query_mktme(qts,
                  "{\"encrypted-memory\": 134217728, \"keys\": 63, "
                  "\"fast-path\": {\"fills\": 0, \"in-use\": 0, "
-                 "\"slots\": 0, \"write-backs\": 0, "
-                 "\"off-reason\": \"more than one vCPU\"}, "
+                 "\"slots\": 24576, \"writes\": 0, \"refreshes\": 0, "
+                 "\"evictions\": 0}, "
                  "\"keyid-bits\": 6, \"guest-visible\": true, "
                  "\"key-source\": \"random\", "
                  "\"algorithm\": \"aes-xts-128\", \"accel\": \"tcg\", "
                  "\"policy\": \"required\", \"enabled\": true}");
-    g_assert_nonnull(strstr(hmp2, "fast path: off (more than one vCPU)\r\n"));
+    g_assert_nonnull(strstr(hmp2, "fast path: 0 of 24576 shadow slots"));
+    qtest_quit(qts);
+
+    qts = qtest_init(BASE_ARGS
+        "-accel tcg -cpu max,vendor=GenuineIntel,phys-bits=46 -S "
+        "-object mktme-guest,id=k0,guest-visible=on,shadow-size=0 "
+        "-machine memory-encryption=k0");
+    hmp3 = qtest_hmp(qts, "info mktme");
+    assert_query_mktme(qts,
+                 "{\"encrypted-memory\": 134217728, \"keys\": 63, "
+                 "\"fast-path\": {\"fills\": 0, \"in-use\": 0, "
+                 "\"slots\": 0, \"writes\": 0, \"refreshes\": 0, "
+                 "\"evictions\": 0, \"off-reason\": \"shadow-size=0\"}, "
+                 "\"keyid-bits\": 6, \"guest-visible\": true, "
+                 "\"key-source\": \"random\", "
+                 "\"algorithm\": \"aes-xts-128\", \"accel\": \"tcg\", "
+                 "\"policy\": \"required\", \"enabled\": true}");
+    g_assert_nonnull(strstr(hmp3, "fast path: off (shadow-size=0)\r\n"));
     qtest_quit(qts);
 }
 

@@ -87,7 +87,7 @@ static void mktme_ram_block_added(RAMBlockNotifier *n, void *host,
     RAMBlock *rb = qemu_ram_block_from_host(host, false, &offset);
     Error *err = NULL;
 
-    if (!rb || memory_region_is_ram_device(rb->mr)) {
+    if (!rb || memory_region_is_ram_device(rb->mr) || rb->mr->rom_device) {
         /* Device BARs (VFIO and the like), the shadow pool: not DRAM */
         return;
     }
@@ -97,7 +97,9 @@ static void mktme_ram_block_added(RAMBlockNotifier *n, void *host,
         error_report_err(err);
         exit(1);
     }
+    qemu_mutex_lock(&mg->ram_lock);
     g_hash_table_insert(mg->ram_blocks, rb, GSIZE_TO_POINTER(max_size));
+    qemu_mutex_unlock(&mg->ram_lock);
     trace_mktme_ram_mark(qemu_ram_get_idstr(rb), max_size);
 }
 
@@ -108,20 +110,30 @@ static void mktme_ram_block_removed(RAMBlockNotifier *n, void *host,
     ram_addr_t offset;
     RAMBlock *rb = qemu_ram_block_from_host(host, false, &offset);
 
+    bool found;
+
     if (mg->mc) {
-        /* Shadows of its pages point into it: write them back now. */
-        mktme_shadow_flush(mg->mc->shadow);
+        /* Slots of its pages write into it: none may outlive it. */
+        mktme_shadow_drop_all(mg->mc->shadow);
     }
-    if (rb && g_hash_table_remove(mg->ram_blocks, rb)) {
+    qemu_mutex_lock(&mg->ram_lock);
+    found = rb && g_hash_table_remove(mg->ram_blocks, rb);
+    qemu_mutex_unlock(&mg->ram_lock);
+    if (found) {
         trace_mktme_ram_unmark(qemu_ram_get_idstr(rb), max_size);
     }
 }
 
 bool mktme_ram_block_encrypted(MktmeGuest *mg, RAMBlock *rb)
 {
+    bool marked;
+
+    /* The memory controller asks from any thread; hot-plug inserts. */
+    qemu_mutex_lock(&mg->ram_lock);
+    marked = g_hash_table_contains(mg->ram_blocks, rb);
+    qemu_mutex_unlock(&mg->ram_lock);
     /* Firmware images and fw_cfg blobs are ROM, not DRAM. */
-    return g_hash_table_contains(mg->ram_blocks, rb) && !rb->mr->readonly &&
-           !memory_region_is_rom(rb->mr);
+    return marked && !rb->mr->readonly && !memory_region_is_rom(rb->mr);
 }
 
 uint64_t mktme_encrypted_memory(MktmeGuest *mg)
@@ -130,6 +142,7 @@ uint64_t mktme_encrypted_memory(MktmeGuest *mg)
     gpointer rb, size;
     uint64_t total = 0;
 
+    /* Under the BQL, which every change of the table holds too. */
     g_hash_table_iter_init(&it, mg->ram_blocks);
     while (g_hash_table_iter_next(&it, &rb, &size)) {
         if (mktme_ram_block_encrypted(mg, rb)) {
@@ -645,6 +658,7 @@ static void mktme_guest_init(Object *obj)
     mg->cap_aes_xts_256 = true;
     mg->cap_bypass = true;
     mg->ram_blocks = g_hash_table_new(NULL, NULL);
+    qemu_mutex_init(&mg->ram_lock);
     object_property_add_uint8_ptr(obj, "keyid-bits", &mg->keyid_bits,
                                   OBJ_PROP_FLAG_READWRITE);
     object_property_add_uint16_ptr(obj, "max-keys", &mg->max_keys,
@@ -675,6 +689,7 @@ static void mktme_guest_finalize(Object *obj)
     mktme_kvm_put_key(mg);
     mktme_wipe(mg->vm_key, sizeof(mg->vm_key));
     g_hash_table_destroy(mg->ram_blocks);
+    qemu_mutex_destroy(&mg->ram_lock);
     g_free(mg->key_secret);
     g_free(mg->reason);
 }

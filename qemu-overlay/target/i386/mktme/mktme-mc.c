@@ -30,6 +30,7 @@
 #include "hw/core/cpu.h"
 #include "system/tcg.h"
 #include "qemu/main-loop.h"
+#include "qemu/rcu.h"
 #include "mktme.h"
 #include "trace.h"
 
@@ -72,28 +73,73 @@ static MktmeXform mktme_mc_xform0(MktmeGuest *mg, hwaddr pa, bool *ram)
     return mktme_keyid_xform(mg->platform, 0, pa);
 }
 
-/* The cipher of KeyID @keyid, for an MKTME_XFORM_KEY or _VM_KEY view. */
+/* A KeyID's cipher, built from key table entry generation @gen - 1 */
+struct MktmeCipher {
+    struct rcu_head rcu;
+    MktmeXtsKey *key;
+    uint32_t gen;
+};
+
+static void mktme_cipher_free(MktmeCipher *c)
+{
+    mktme_xts_key_free(c->key);     /* wipes the key schedule */
+    g_free(c);
+}
+
+/*
+ * The cipher of KeyID @keyid, for an MKTME_XFORM_KEY or _VM_KEY view.
+ * Any thread, in an RCU read-side critical section: a cipher replaced
+ * after a key change is freed after a grace period.
+ */
 static const MktmeXtsKey *mktme_mc_cipher(MktmeGuest *mg, uint16_t keyid,
                                           MktmeXform x)
 {
     MktmeMc *mc = mg->mc;
     const MktmeKeyEntry *e;
+    MktmeCipher *c, *old;
 
     if (x == MKTME_XFORM_VM_KEY) {
-        return mg->xts0;
+        /* (an opaque type: read the pointer as void *) */
+        return qatomic_rcu_read((void **)&mg->xts0);
     }
     e = mktme_key_entry(mg->platform, keyid);
-    if (mc->cipher_gen[keyid] != e->generation + 1) {
+    c = qatomic_rcu_read(&mc->ciphers[keyid]);
+    if (c && c->gen == qatomic_read(&e->generation) + 1) {
+        return c->key;
+    }
+    /* The key table changes under mc->lock (PCONFIG): a consistent entry */
+    qemu_mutex_lock(&mc->lock);
+    old = mc->ciphers[keyid];
+    c = old;
+    if (!c || c->gen != e->generation + 1) {
         size_t len = e->alg == MKTME_ALG_AES_XTS_256 ? 32 : 16;
 
-        mktme_xts_key_free(mc->ciphers[keyid]);
-        mc->ciphers[keyid] = mktme_xts_key_new(mktme_xts_alg(e->alg),
-                                               MKTME_XTS_IMPL_AUTO,
-                                               e->data_key, e->tweak_key);
+        c = g_new0(MktmeCipher, 1);
+        c->key = mktme_xts_key_new(mktme_xts_alg(e->alg), MKTME_XTS_IMPL_AUTO,
+                                   e->data_key, e->tweak_key);
         assert(len == mktme_xts_key_len(mktme_xts_alg(e->alg)));
-        mc->cipher_gen[keyid] = e->generation + 1;
+        c->gen = e->generation + 1;
+        qatomic_rcu_set(&mc->ciphers[keyid], c);
+        if (old) {
+            call_rcu(old, mktme_cipher_free, rcu);
+        }
     }
-    return mc->ciphers[keyid];
+    qemu_mutex_unlock(&mc->lock);
+    return c->key;
+}
+
+void mktme_mc_lock(MktmeGuest *mg)
+{
+    if (mg->mc) {
+        qemu_mutex_lock(&mg->mc->lock);
+    }
+}
+
+void mktme_mc_unlock(MktmeGuest *mg)
+{
+    if (mg->mc) {
+        qemu_mutex_unlock(&mg->mc->lock);
+    }
 }
 
 /* View of one line through a transform: DRAM -> what the KeyID reads. */
@@ -195,24 +241,18 @@ static const MemoryRegionOps mktme_mc_crypto_ops = {
               .unaligned = false },
 };
 
-/*
- * The fast path: a slot for @pa through @keyid, or -1.  Pages it cannot
- * take are turned away before the BQL and the ciphers.
- */
-static int64_t mktme_mc_shadow(MktmeGuest *mg, hwaddr pa, uint16_t keyid,
-                               MktmeXform x, MktmeXform x0)
+/* The ciphers of the view of @pa through @keyid, for the fast path */
+static void mktme_mc_shadow_ciphers(void *opaque, hwaddr pa, uint16_t keyid,
+                                    const MktmeXtsKey **c0,
+                                    const MktmeXtsKey **ck)
 {
-    MktmeShadow *sh = mg->mc->shadow;
-    const MktmeXtsKey *c0, *ck;
-    MktmeShadowPage pg;
+    MktmeGuest *mg = opaque;
+    MktmeXform x = mktme_keyid_xform(mg->platform, keyid, pa);
+    bool ram;
+    MktmeXform x0 = mktme_mc_xform0(mg, pa, &ram);
 
-    if (!mktme_shadow_page(sh, pa, &pg)) {
-        return -1;
-    }
-    BQL_LOCK_GUARD();           /* the cipher cache */
-    c0 = x0 == MKTME_XFORM_PLAIN ? NULL : mktme_mc_cipher(mg, 0, x0);
-    ck = x == MKTME_XFORM_PLAIN ? NULL : mktme_mc_cipher(mg, keyid, x);
-    return mktme_shadow_assign(sh, pa, keyid, &pg, c0, ck);
+    *c0 = x0 == MKTME_XFORM_PLAIN ? NULL : mktme_mc_cipher(mg, 0, x0);
+    *ck = x == MKTME_XFORM_PLAIN ? NULL : mktme_mc_cipher(mg, keyid, x);
 }
 
 static IOMMUTLBEntry mktme_mc_translate(IOMMUMemoryRegion *iommu,
@@ -256,7 +296,7 @@ static IOMMUTLBEntry mktme_mc_translate(IOMMUMemoryRegion *iommu,
             return e;
         }
         if (fast && ram) {
-            slot = mktme_mc_shadow(mg, pa, keyid, x, x0);
+            slot = mktme_shadow_get(sh, pa, keyid);
         }
     }
     if (slot >= 0) {
@@ -300,30 +340,52 @@ static void mktme_mc_register_types(void)
 
 type_init(mktme_mc_register_types)
 
+typedef struct MktmeOldKey {
+    struct rcu_head rcu;
+    MktmeXtsKey *key;
+} MktmeOldKey;
+
+static void mktme_old_key_free(MktmeOldKey *o)
+{
+    mktme_xts_key_free(o->key);
+    g_free(o);
+}
+
 bool mktme_mc_rekey(MktmeGuest *mg, Error **errp)
 {
     size_t len = mktme_algorithm_key_len(mg->algorithm);
     MktmeXtsAlg alg = mg->algorithm == MKTME_ALGORITHM_AES_XTS_256 ?
                       MKTME_XTS_AES_256 : MKTME_XTS_AES_128;
+    MktmeXtsKey *old = mg->xts0, *k;
 
-    if (mg->mc) {
-        /* Shadows hold the old ciphers: write them back first. */
-        mktme_shadow_flush(mg->mc->shadow);
-    }
-    mktme_xts_key_free(mg->xts0);
-    mg->xts0 = mktme_xts_key_new(alg, MKTME_XTS_IMPL_AUTO, mg->vm_key,
-                                 mg->vm_key + len);
-    if (!mg->xts0) {
+    k = mktme_xts_key_new(alg, MKTME_XTS_IMPL_AUTO, mg->vm_key,
+                          mg->vm_key + len);
+    if (!k) {
         error_setg(errp, "mktme-guest: cannot set up the %s engine",
                    MktmeAlgorithm_str(mg->algorithm));
         return false;
     }
+    qatomic_rcu_set(&mg->xts0, k);
+    if (old) {
+        /* Readers may still hold it: free it after a grace period. */
+        MktmeOldKey *o = g_new(MktmeOldKey, 1);
+
+        o->key = old;
+        call_rcu(o, mktme_old_key_free, rcu);
+    }
     if (mg->mc) {
+        /* Slots hold the old ciphers. */
+        mktme_shadow_drop_all(mg->mc->shadow);
+        qemu_mutex_lock(&mg->mc->lock);
         for (unsigned i = 0; i < mg->platform->nr_entries; i++) {
-            mktme_xts_key_free(mg->mc->ciphers[i]);
-            mg->mc->ciphers[i] = NULL;
-            mg->mc->cipher_gen[i] = 0;
+            MktmeCipher *c = mg->mc->ciphers[i];
+
+            qatomic_rcu_set(&mg->mc->ciphers[i], NULL);
+            if (c) {
+                call_rcu(c, mktme_cipher_free, rcu);
+            }
         }
+        qemu_mutex_unlock(&mg->mc->lock);
     }
     return true;
 }
@@ -339,8 +401,8 @@ bool mktme_mc_init(MktmeGuest *mg, Error **errp)
     }
     mc = mg->mc = g_new0(MktmeMc, 1);
     mc->mg = mg;
-    mc->ciphers = g_new0(MktmeXtsKey *, p->cfg.max_keys + 1);
-    mc->cipher_gen = g_new0(uint32_t, p->cfg.max_keys + 1);
+    mc->ciphers = g_new0(MktmeCipher *, p->cfg.max_keys + 1);
+    qemu_mutex_init(&mc->lock);
     mc->base = 1ULL << (p->cfg.phys_bits - p->cfg.max_keyid_bits);
     top = 1ULL << p->cfg.phys_bits;
 
@@ -355,7 +417,8 @@ bool mktme_mc_init(MktmeGuest *mg, Error **errp)
     memory_region_add_subregion_overlap(get_system_memory(), mc->base,
                                         MEMORY_REGION(&mc->iommu), 1);
     if (tcg_enabled()) {
-        mc->shadow = mktme_shadow_new(mg, mg->shadow_size, &mc->shadow_off);
+        mc->shadow = mktme_shadow_new(mg->shadow_size, mktme_mc_shadow_ciphers,
+                                      mg, &mc->shadow_off);
     } else {
         mc->shadow_off = g_strdup("not TCG");
     }
@@ -377,11 +440,19 @@ void mktme_mc_update(MktmeGuest *mg)
                            mktme_nr_keyids(mg->platform));
         memory_region_set_enabled(MEMORY_REGION(&mc->iommu), bits);
     }
-    /* Shadows were made with the old keys and activation. */
-    mktme_shadow_flush(mc->shadow);
-    /* Pages whose KeyID view changed must be looked up again. */
-    CPU_FOREACH(cs) {
-        tlb_flush(cs);
+    /*
+     * Slots were made with the old keys and activation, and TLBs map
+     * KeyIDs straight to RAM that may not any more.  From a vCPU (PCONFIG,
+     * WRMSR: the helper ends the TB), every vCPU's TLB is flushed before
+     * this one runs its next instruction.
+     */
+    mktme_shadow_drop_all(mc->shadow);
+    if (current_cpu) {
+        tlb_flush_all_cpus_synced(current_cpu);
+    } else {
+        CPU_FOREACH(cs) {
+            tlb_flush(cs);
+        }
     }
     trace_mktme_mc_update(mg->platform->generation);
 }
@@ -390,21 +461,22 @@ void mktme_mc_cleanup(MktmeGuest *mg)
 {
     MktmeMc *mc = mg->mc;
 
+    if (mc) {
+        mktme_shadow_free(mc->shadow);
+        g_free(mc->shadow_off);
+        for (unsigned i = 0; i < mg->platform->nr_entries; i++) {
+            if (mc->ciphers[i]) {
+                mktme_cipher_free(mc->ciphers[i]);
+            }
+        }
+        g_free(mc->ciphers);
+        qemu_mutex_destroy(&mc->lock);
+        /* The regions belong to the object and go with it. */
+        g_free(mc);
+        mg->mc = NULL;
+    }
     mktme_xts_key_free(mg->xts0);
     mg->xts0 = NULL;
-    if (!mc) {
-        return;
-    }
-    mktme_shadow_free(mc->shadow);
-    g_free(mc->shadow_off);
-    for (unsigned i = 0; i < mg->platform->nr_entries; i++) {
-        mktme_xts_key_free(mc->ciphers[i]);
-    }
-    g_free(mc->ciphers);
-    g_free(mc->cipher_gen);
-    /* The regions belong to the object and go with it. */
-    g_free(mc);
-    mg->mc = NULL;
 }
 
 /* Is the line at @pa in DRAM that KeyID 0 encrypts? */

@@ -47,8 +47,11 @@ MktmeInfo *qmp_query_mktme(Error **errp)
     info->encrypted_memory = mg->enabled ? mktme_encrypted_memory(mg) : 0;
     if (mg->mc && mg->accel == MKTME_ACCEL_TCG) {
         info->fast_path = g_new0(MktmeFastPath, 1);
-        mktme_shadow_info(mg->mc->shadow, info->fast_path);
-        info->fast_path->off_reason = g_strdup(mg->mc->shadow_off);
+        if (mg->mc->shadow) {
+            mktme_shadow_info(mg->mc->shadow, info->fast_path);
+        } else {
+            info->fast_path->off_reason = g_strdup(mg->mc->shadow_off);
+        }
     }
     return info;
 }
@@ -167,9 +170,11 @@ static void hmp_info_mktme(Monitor *mon, const QDict *qdict)
     } else if (info->fast_path) {
         monitor_printf(mon, "fast path: %" PRIu32 " of %" PRIu32 " shadow "
                        "slots in use, %" PRIu64 " fills, %" PRIu64
-                       " write-backs\n", info->fast_path->in_use,
+                       " writes, %" PRIu64 " refreshes, %" PRIu64
+                       " evictions\n", info->fast_path->in_use,
                        info->fast_path->slots, info->fast_path->fills,
-                       info->fast_path->write_backs);
+                       info->fast_path->writes, info->fast_path->refreshes,
+                       info->fast_path->evictions);
     }
     qapi_free_MktmeInfo(info);
 }

@@ -1,942 +1,631 @@
 /*
  * The emulated TME-MK memory controller's fast path: plaintext shadows.
  *
- * A page of guest RAM that the vCPU reads, writes or executes through a
- * KeyID whose view differs from KeyID 0's gets a slot: a host page in a
- * pool that holds its plaintext P = D_k(E_0(R)) and that the TLB maps
- * directly (the pool is RAM at MKTME_SHADOW_WINDOW, out of the guest's
- * reach).  R -- the RAM block, what KeyID 0, DMA, migration and pmemsave
- * see -- and the slot are kept coherent with host page protections, a
- * small MSI protocol per page:
+ * A page of guest RAM that a vCPU uses through a KeyID whose view differs
+ * from KeyID 0's gets a slot: a host page in a pool holding its plaintext
+ * P = D_k(E_0(R)).  The pool is a ROM device at MKTME_SHADOW_WINDOW, out
+ * of the guest's reach, and the IOMMU translate callback of the KeyID
+ * range hands slots to TCG's TLB fills: loads and instruction fetches
+ * read the slot directly, stores come to slot_write() below, which
+ * writes the line through to R (R := D_0(E_k(P))) and updates the slot
+ * and every other slot of the page.  R is therefore always current: DMA,
+ * system calls on mapped guest memory (block I/O, tap), migration, dumps
+ * and vhost read it as they would without the fast path, whatever the
+ * RAM backend.
  *
- *   INVALID   slot stale              slot PROT_NONE,   R read/write
- *   SHARED    slot == D_k(E_0(R))     slot read-only,   R read-only
- *   MODIFIED  slot newer than R       slot read/write,  R PROT_NONE
+ * What writes R other than slot_write() must bring the slots up to date
+ * (mktme-watch.c): a slot's R page is write-protected through TCG's
+ * DIRTY_MEMORY_CODE bitmap, as a page with code is.  DMA and other
+ * address_space_*() writes and discards refresh the slots' lines after
+ * the write; a vCPU store through KeyID 0 takes the page's slots away
+ * before it lands, in an exclusive section, so that no vCPU can read a
+ * slot that misses it.
  *
- * A page gets its slot when the vCPU's TLB first maps it (filled from R,
- * R taken away: MODIFIED).  Then the SIGSEGV handler below runs the
- * protocol in whichever thread touches the page: a fault on R writes a
- * modified slot back, R := D_0(E_k(P)), and leaves both readable for a
- * read (SHARED) or takes the slot away for a write (INVALID); a fault on
- * the slot fills it again or takes R away.  R is read and written through
- * /proc/self/mem, so it is never readable while stale.  Nothing in QEMU
- * needs to know: every access to R, from any thread, is either allowed by
- * the host MMU or comes here first.
- *
- * The handler only does crypto, copies and mprotect().  What touches TCG
- * state runs in the vCPU thread: slots are assigned by the IOMMU translate
- * callback of a TLB fill (mktme_shadow_get), and taken back by reaping
- * (async work on the vCPU: flush its TLB, write back, drop translated
- * code).  Translated code and shadows do not mix: a page whose R or slot
- * gets its first TB leaves the fast path (TCG reports it through the
- * tlb_protect_code notifier), so no TB survives a change made to its page
- * behind TCG's back; that page's later accesses through the KeyID take
- * the line-by-line crypto region, instruction fetch included.
- *
- * Conditions (else every such access takes the crypto region): TCG, one
- * vCPU (another vCPU's TLB could not be flushed synchronously), a Linux
- * host with 4 KiB pages and a usable /proc/self/mem.  The pool is sized by
- * the mktme-guest shadow-size property and by the host's vm.max_map_count
- * (each slot may split up to three mappings).  A system call that reads or
- * writes a protected R page (block I/O straight into guest RAM) fails
- * with EFAULT rather than faulting, so slots are dropped when the VM stops
- * or migrates; a guest that does device I/O into a page while it uses the
- * page through another KeyID can see that I/O fail.
+ * A slot leaves the index (DEAD) when its view may have changed (key or
+ * activation change, memory map change, reset, a KeyID-0 store, a RAM
+ * block going) or when the pool is full; an epoch (exclusive work, the
+ * vCPUs stopped) then flushes every TLB and puts dead slots back on the
+ * free list.  Epochs evict the oldest eighth of the pool when it is full.
  *
  * Copyright (c) 2026 The qemu-mktme authors
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
 
 #include "qemu/osdep.h"
-#include <sys/mman.h>
-#include <ucontext.h>
 #include "qemu/error-report.h"
 #include "qemu/main-loop.h"
-#include "qemu/thread.h"
+#include "qemu/rcu.h"
 #include "qemu/units.h"
 #include "qapi/error.h"
 #include "exec/address-spaces.h"
 #include "exec/cputlb.h"
 #include "exec/exec-all.h"
 #include "exec/ram_addr.h"
-#include "exec/ramblock.h"
-#include "hw/boards.h"
 #include "hw/core/cpu.h"
-#include "migration/misc.h"
+#include "system/cpus.h"
 #include "system/runstate.h"
-#include "mktme.h"
+#include "mktme-shadow-int.h"
 #include "trace.h"
 
-#define SHADOW_PAGE TARGET_PAGE_SIZE
-#define SHADOW_LINES (SHADOW_PAGE / MKTME_LINE_SIZE)
+#define INDEX_KEY(pa, keyid) \
+    GUINT_TO_POINTER((uintptr_t)((pa) & TARGET_PAGE_MASK) | (keyid))
 
-enum {
-    SLOT_FREE,
-    SLOT_INVALID,
-    SLOT_SHARED,
-    SLOT_MODIFIED,
+static guint key_hash(gconstpointer k)
+{
+    uint64_t v = (uintptr_t)k;
+
+    return (guint)((v >> 12) * 0x9e3779b1u) ^ (guint)(v & 0xfff) ^
+           (guint)(v >> 44);
+}
+
+static inline uint64_t ld_atomic(const uint8_t *p)
+{
+    return qatomic_read((const uint64_t *)p);
+}
+
+/* 8-byte stores: a concurrent aligned load sees old or new, never both */
+static void copy_line(uint8_t *dst, const uint8_t *src, unsigned len)
+{
+    for (unsigned i = 0; i < len; i += 8) {
+        qatomic_set((uint64_t *)(dst + i), *(const uint64_t *)(src + i));
+    }
+}
+
+static void read_line(uint8_t *dst, const uint8_t *src, unsigned len)
+{
+    for (unsigned i = 0; i < len; i += 8) {
+        *(uint64_t *)(dst + i) = ld_atomic(src + i);
+    }
+}
+
+/* R (KeyID 0's view) -> what the KeyID reads, in place */
+static void view_of_r(const MktmeXtsKey *c0, const MktmeXtsKey *ck,
+                      hwaddr pa, uint8_t *buf, unsigned lines)
+{
+    if (c0) {
+        mktme_xts_encrypt_lines(c0, pa, buf, buf, lines);
+    }
+    if (ck) {
+        mktme_xts_decrypt_lines(ck, pa, buf, buf, lines);
+    }
+}
+
+/* What the KeyID wrote -> R, in place */
+static void r_of_view(const MktmeXtsKey *c0, const MktmeXtsKey *ck,
+                      hwaddr pa, uint8_t *buf, unsigned lines)
+{
+    if (ck) {
+        mktme_xts_encrypt_lines(ck, pa, buf, buf, lines);
+    }
+    if (c0) {
+        mktme_xts_decrypt_lines(c0, pa, buf, buf, lines);
+    }
+}
+
+static void slot_code_changed(MktmeShadow *sh, uint32_t i, unsigned off,
+                              unsigned len)
+{
+    if (qatomic_read(&sh->slots[i].has_code)) {
+        ram_addr_t ram = sh->pool_ram + (ram_addr_t)i * SHADOW_PAGE + off;
+
+        tb_invalidate_phys_range(ram, ram + len - 1);
+    }
+}
+
+void shadow_refresh(MktmeShadow *sh, MktmeSlot *s, unsigned off,
+                    unsigned len)
+{
+    uint32_t i = s - sh->slots;
+    uint8_t buf[SHADOW_PAGE];
+
+    assert(QEMU_IS_ALIGNED(off | len, MKTME_LINE_SIZE));
+    read_line(buf, s->page->r + off, len);
+    view_of_r(s->c0, s->ck, s->pa + off, buf, len / MKTME_LINE_SIZE);
+    copy_line(slot_host(sh, i) + off, buf, len);
+    mktme_wipe(buf, len);
+    slot_code_changed(sh, i, off, len);
+    qatomic_add(&sh->refreshes, 1);
+}
+
+/*
+ * A store of @size bytes at @addr in the pool, from a vCPU (the pool is
+ * a ROM device: reads never come here).  Accesses never cross a line.
+ */
+static MemTxResult slot_write(void *opaque, hwaddr addr, uint64_t data,
+                              unsigned size, MemTxAttrs attrs)
+{
+    MktmeShadow *sh = opaque;
+    uint32_t i = addr / SHADOW_PAGE;
+    unsigned off = addr % SHADOW_PAGE & ~(MKTME_LINE_SIZE - 1);
+    MktmeSlot *s = &sh->slots[i];
+    const MktmeXtsKey *c0, *ck;
+    uint8_t p[MKTME_LINE_SIZE], r[MKTME_LINE_SIZE];
+    QemuMutex *stripe;
+    MktmePage *pg;
+    hwaddr pa;
+
+    if (!current_cpu || i >= sh->nr_slots) {
+        /* Not a vCPU (the monitor, a device): the pool is not memory. */
+        return MEMTX_OK;
+    }
+    /* Slots are recycled only by epochs, which this vCPU holds off. */
+    pa = qatomic_read(&s->pa);
+    stripe = shadow_stripe(sh, pa);
+    qemu_mutex_lock(stripe);
+    if ((s->state != SLOT_LIVE && s->state != SLOT_DEAD) || s->pa != pa) {
+        qemu_mutex_unlock(stripe);
+        return MEMTX_OK;
+    }
+    pg = s->page;
+    if (s->state == SLOT_LIVE) {
+        c0 = s->c0;
+        ck = s->ck;
+        read_line(p, slot_host(sh, i) + off, MKTME_LINE_SIZE);
+    } else {
+        /* Its view may be stale (a re-key): start from R, current keys. */
+        sh->ciphers(sh->opaque, pa, s->keyid, &c0, &ck);
+        read_line(p, pg->r + off, MKTME_LINE_SIZE);
+        view_of_r(c0, ck, pa + off, p, 1);
+    }
+    stn_le_p(p + addr % MKTME_LINE_SIZE, size, data);
+    memcpy(r, p, sizeof(r));
+    r_of_view(c0, ck, pa + off, r, 1);
+    copy_line(pg->r + off, r, MKTME_LINE_SIZE);
+    if (s->state == SLOT_LIVE) {
+        copy_line(slot_host(sh, i) + off, p, MKTME_LINE_SIZE);
+        slot_code_changed(sh, i, off, MKTME_LINE_SIZE);
+    }
+    for (int32_t j = pg->slots; j >= 0; j = sh->slots[j].next) {
+        if (j != i && sh->slots[j].state == SLOT_LIVE) {
+            shadow_refresh(sh, &sh->slots[j], off, MKTME_LINE_SIZE);
+        }
+    }
+    /* R changed behind TCG: its code, migration and display must know. */
+    if (pg->r_code) {
+        tb_invalidate_phys_range(pg->ram + off,
+                                 pg->ram + off + MKTME_LINE_SIZE - 1);
+    }
+    cpu_physical_memory_set_dirty_range(pg->ram + off, MKTME_LINE_SIZE,
+                                        DIRTY_CLIENTS_NOCODE);
+    qemu_mutex_unlock(stripe);
+    mktme_wipe(p, sizeof(p));
+    mktme_wipe(r, sizeof(r));
+    qatomic_add(&sh->writes, 1);
+    return MEMTX_OK;
+}
+
+static MemTxResult slot_read(void *opaque, hwaddr addr, uint64_t *data,
+                             unsigned size, MemTxAttrs attrs)
+{
+    MktmeShadow *sh = opaque;
+
+    /* Only reached with ROMD mode off, which never happens. */
+    *data = ldn_le_p(sh->pool_host + addr, size);
+    return MEMTX_OK;
+}
+
+static const MemoryRegionOps slot_ops = {
+    .read_with_attrs = slot_read,
+    .write_with_attrs = slot_write,
+    .endianness = DEVICE_LITTLE_ENDIAN,
+    .valid = { .min_access_size = 1, .max_access_size = 8,
+               .unaligned = true },
+    .impl = { .min_access_size = 1, .max_access_size = 8,
+              .unaligned = false },
 };
 
-/*
- * The TLB fill's index, read on every fill: open addressing, one
- * 16-byte entry per probe, the clock bit beside the slot number.
- */
-typedef struct MktmePaEntry {
-    uint64_t key;               /* page number << 16 | KeyID; 0: empty */
-    int32_t slot;
-    bool ref;                   /* clock bit for eviction */
-} MktmePaEntry;
-
-typedef struct MktmeSlot {
-    uint8_t *r;                 /* R's host page; NULL: free */
-    ram_addr_t r_ram;           /* R's ram_addr_t */
-    hwaddr pa;                  /* guest physical page, no KeyID bits */
-    const MktmeXtsKey *c0;      /* KeyID 0's cipher here; NULL: plaintext */
-    const MktmeXtsKey *ck;      /* the KeyID's cipher; NULL: plaintext */
-    int32_t next_r;             /* hash chain of hash_r, -1 ends */
-    uint16_t keyid;
-    uint8_t state;
-    uint8_t slot_prot;          /* current protection of the slot's page */
-    uint8_t r_prot;             /* ... and of R's (while assigned) */
-    bool zombie;                /* leaving: no new TLB entries, reaped soon */
-    bool wrote;                 /* written back at least once */
-} MktmeSlot;
-
-struct MktmeShadow {
-    MemoryRegion mr;            /* the pool, at MKTME_SHADOW_WINDOW */
-    uint8_t *guest;             /* the pool as the TLB maps it */
-    uint8_t *eng;               /* the same pages, always read/write */
-    size_t size;
-    int memfd;
-    int self_mem;               /* /proc/self/mem */
-    ram_addr_t pool_ram;
-    uint32_t nr_slots;
-    uint32_t used;              /* assigned slots, zombies included */
-    uint32_t hand;              /* clock hand */
-    unsigned hash_shift;        /* 64 - log2(buckets) */
-    MktmePaEntry *pa_index;     /* (page, KeyID) -> live slot */
-    int32_t *hash_r;            /* R's host page -> slot, zombies too */
-    int32_t *free;              /* stack of free slots */
-    uint32_t nr_free;
-    int32_t *live;              /* assigned slots, zombies included */
-    MktmeSlot *slots;
-    GHashTable *barred;         /* pages kept off the fast path ... */
-    uint64_t assigns;           /* ... for nr_slots assigns after this */
-    uint64_t fills;             /* counters for query-mktme, under lock */
-    uint64_t write_backs;
-    bool reap_pending;
-    bool disabled;              /* migration in progress */
-    NotifierWithReturn migration;
-    VMChangeStateEntry *vmstate;
-    QemuSpin lock;              /* slots and hashes; taken by the handler */
-    uint8_t bounce[SHADOW_PAGE];    /* write-back buffer, under lock */
-};
-
-static MktmeShadow *shadow_global;
-static struct sigaction shadow_prev_sigsegv;
-
-/*
- * The handler runs in signal context: no allocation, no locks but ours
- * (never held by a thread while it touches guest memory), no QEMU
- * reporting.  A failure here leaves guest memory inconsistent: abort.
- */
-static void G_NORETURN shadow_die(const char *msg)
-{
-    static const char pfx[] = "mktme-shadow: ";
-
-    if (write(STDERR_FILENO, pfx, sizeof(pfx) - 1) < 0 ||
-        write(STDERR_FILENO, msg, strlen(msg)) < 0 ||
-        write(STDERR_FILENO, "\n", 1) < 0) {
-        /* nothing more to say */
-    }
-    abort();
-}
-
-static void shadow_protect(void *p, int prot)
-{
-    if (mprotect(p, SHADOW_PAGE, prot) != 0) {
-        shadow_die("mprotect failed (vm.max_map_count?)");
-    }
-}
-
-#define PROT_RW (PROT_READ | PROT_WRITE)
-
-/*
- * A fault the state allows: another thread resolved it first, and the
- * access will succeed when retried.  Apply the protection we recorded
- * anyway, so that a mismatch could never make the access fault forever.
- */
-static void shadow_heal(void *p, int prot)
-{
-    shadow_protect(p, prot);
-}
-
-static inline uint8_t *slot_guest(MktmeShadow *sh, MktmeSlot *s)
-{
-    return sh->guest + (size_t)(s - sh->slots) * SHADOW_PAGE;
-}
-
-/* Protection changes, skipping those that change nothing. */
-static void set_slot_prot(MktmeShadow *sh, MktmeSlot *s, int prot)
-{
-    if (s->slot_prot != prot) {
-        shadow_protect(slot_guest(sh, s), prot);
-        s->slot_prot = prot;
-    }
-}
-
-static void set_r_prot(MktmeSlot *s, int prot)
-{
-    if (s->r_prot != prot) {
-        shadow_protect(s->r, prot);
-        s->r_prot = prot;
-    }
-}
-
-static inline uint8_t *slot_eng(MktmeShadow *sh, MktmeSlot *s)
-{
-    return sh->eng + (size_t)(s - sh->slots) * SHADOW_PAGE;
-}
-
-/* Fibonacci hashing of a page address: the product's top bits */
-static inline uint32_t hash_ptr(MktmeShadow *sh, uintptr_t v)
-{
-    return ((uint64_t)(v >> TARGET_PAGE_BITS) * 0x9e3779b97f4a7c15ULL) >>
-           sh->hash_shift;
-}
-
-/* Slot of R page @r (zombies included), or NULL.  Under the lock. */
-static MktmeSlot *shadow_find_r(MktmeShadow *sh, const uint8_t *r)
-{
-    for (int32_t i = sh->hash_r[hash_ptr(sh, (uintptr_t)r)]; i >= 0;
-         i = sh->slots[i].next_r) {
-        if (sh->slots[i].r == r) {
-            return &sh->slots[i];
-        }
-    }
-    return NULL;
-}
-
-static inline uint64_t pa_key(hwaddr pa, uint16_t keyid)
-{
-    return (pa >> TARGET_PAGE_BITS) << 16 | keyid;
-}
-
-/* The index and hash_r have 2^(64 - hash_shift) buckets. */
-static inline uint32_t pa_mask(MktmeShadow *sh)
-{
-    return (1u << (64 - sh->hash_shift)) - 1;
-}
-
-/*
- * A page's home bucket is its page number: neighbouring pages share cache
- * lines, which matters for a loop over a buffer (each TLB fill looks up
- * the next page).
- */
-static inline uint32_t pa_home(MktmeShadow *sh, uint64_t key)
-{
-    return (key >> 16) & pa_mask(sh);
-}
-
-/* Entry of (@pa, @keyid) in the index, or of the empty bucket to use. */
-static MktmePaEntry *pa_lookup(MktmeShadow *sh, uint64_t key)
-{
-    uint32_t mask = pa_mask(sh);
-    uint32_t i = pa_home(sh, key);
-
-    while (sh->pa_index[i].key && sh->pa_index[i].key != key) {
-        i = (i + 1) & mask;
-    }
-    return &sh->pa_index[i];
-}
-
-/* Remove @e from the index, shifting back the entries probed past it. */
-static void pa_remove(MktmeShadow *sh, MktmePaEntry *e)
-{
-    uint32_t mask = pa_mask(sh);
-    uint32_t hole = e - sh->pa_index, i = hole;
-
-    assert(e->key);
-    for (;;) {
-        MktmePaEntry *c;
-        uint32_t home;
-
-        i = (i + 1) & mask;
-        c = &sh->pa_index[i];
-        if (!c->key) {
-            break;
-        }
-        home = pa_home(sh, c->key);
-        /* Move c into the hole unless its home lies in (hole, i]. */
-        if (((i - home) & mask) >= ((i - hole) & mask)) {
-            sh->pa_index[hole] = *c;
-            hole = i;
-        }
-    }
-    sh->pa_index[hole] = (MktmePaEntry) { 0 };
-}
-
-static void shadow_unlink(int32_t *head, MktmeSlot *slots, int32_t idx)
-{
-    int32_t *pp = head;
-
-    while (*pp >= 0) {
-        int32_t *next = &slots[*pp].next_r;
-
-        if (*pp == idx) {
-            *pp = *next;
-            return;
-        }
-        pp = next;
-    }
-}
-
-/* The slot's view from R: slot := D_k(E_0(R)), whatever R's protection. */
-static void shadow_fill(MktmeShadow *sh, MktmeSlot *s)
-{
-    uint8_t *p = slot_eng(sh, s);
-
-    sh->fills++;
-    if (pread(sh->self_mem, p, SHADOW_PAGE, (off_t)(uintptr_t)s->r) !=
-        SHADOW_PAGE) {
-        shadow_die("cannot read guest RAM through /proc/self/mem");
-    }
-    if (s->c0) {
-        mktme_xts_encrypt_lines(s->c0, s->pa, p, p, SHADOW_LINES);
-    }
-    if (s->ck) {
-        mktme_xts_decrypt_lines(s->ck, s->pa, p, p, SHADOW_LINES);
-    }
-}
-
-/* R := D_0(E_k(slot)), whatever R's protection. */
-static void shadow_write_back(MktmeShadow *sh, MktmeSlot *s)
-{
-    uint8_t *b = sh->bounce;
-
-    memcpy(b, slot_eng(sh, s), SHADOW_PAGE);
-    if (s->ck) {
-        mktme_xts_encrypt_lines(s->ck, s->pa, b, b, SHADOW_LINES);
-    }
-    if (s->c0) {
-        mktme_xts_decrypt_lines(s->c0, s->pa, b, b, SHADOW_LINES);
-    }
-    if (pwrite(sh->self_mem, b, SHADOW_PAGE, (off_t)(uintptr_t)s->r) !=
-        SHADOW_PAGE) {
-        shadow_die("cannot write guest RAM through /proc/self/mem");
-    }
-    mktme_wipe(b, SHADOW_PAGE);
-    s->wrote = true;
-    sh->write_backs++;
-}
-
-/*
- * Access to the slot itself.  Under the lock.  A fill takes the page
- * exclusive (MODIFIED) even for a read: pages used through a KeyID are
- * mostly written through it too, and writing back an unmodified shadow
- * gives R back exactly.  R goes first, so that its other users wait for
- * us before the slot changes.
- */
-static void shadow_slot_fault(MktmeShadow *sh, MktmeSlot *s, bool write)
-{
-    switch (s->state) {
-    case SLOT_INVALID:
-        set_r_prot(s, PROT_NONE);
-        shadow_fill(sh, s);
-        set_slot_prot(sh, s, PROT_RW);
-        s->state = SLOT_MODIFIED;
-        break;
-    case SLOT_SHARED:
-        if (write) {
-            set_r_prot(s, PROT_NONE);
-            set_slot_prot(sh, s, PROT_RW);
-            s->state = SLOT_MODIFIED;
-        } else {
-            shadow_heal(slot_guest(sh, s), s->slot_prot);
-        }
-        break;
-    case SLOT_MODIFIED:
-        shadow_heal(slot_guest(sh, s), s->slot_prot);
-        break;
-    }
-}
-
-/* Access to R.  Under the lock. */
-static void shadow_r_fault(MktmeShadow *sh, MktmeSlot *s, bool write)
-{
-    switch (s->state) {
-    case SLOT_INVALID:
-        shadow_heal(s->r, s->r_prot);
-        break;
-    case SLOT_SHARED:
-        if (write) {
-            set_slot_prot(sh, s, PROT_NONE);
-            set_r_prot(s, PROT_RW);
-            s->state = SLOT_INVALID;
-        } else {
-            shadow_heal(s->r, s->r_prot);
-        }
-        break;
-    case SLOT_MODIFIED:
-        /* Stop the slot's writers first: they wait for us, then refault. */
-        set_slot_prot(sh, s, write ? PROT_NONE : PROT_READ);
-        shadow_write_back(sh, s);
-        set_r_prot(s, write ? PROT_RW : PROT_READ);
-        s->state = write ? SLOT_INVALID : SLOT_SHARED;
-        break;
-    }
-}
-
-/*
- * A zombie leaves, after the TLB flush: R current and read/write.  The
- * slot keeps its protection (nothing maps it; the next owner sets it).
- * Under the lock.
- */
-static void shadow_settle(MktmeShadow *sh, MktmeSlot *s)
-{
-    if (s->state == SLOT_MODIFIED) {
-        shadow_write_back(sh, s);
-    }
-    set_r_prot(s, PROT_RW);
-}
-
-/* Is host address @a a page of ours?  Resolve the fault if so. */
-static bool shadow_fault(MktmeShadow *sh, uint8_t *a, bool write)
-{
-    uint8_t *page = (uint8_t *)((uintptr_t)a & TARGET_PAGE_MASK);
-    MktmeSlot *s;
-    bool ours = false;
-
-    qemu_spin_lock(&sh->lock);
-    if (page >= sh->guest && page < sh->guest + sh->size) {
-        s = &sh->slots[(page - sh->guest) / SHADOW_PAGE];
-        if (s->state != SLOT_FREE) {
-            shadow_slot_fault(sh, s, write);
-            ours = true;
-        }
-    } else {
-        s = shadow_find_r(sh, page);
-        if (s) {
-            shadow_r_fault(sh, s, write);
-            ours = true;
-        }
-    }
-    qemu_spin_unlock(&sh->lock);
-    return ours;
-}
-
-static bool shadow_fault_is_write(void *uc)
-{
-#if defined(__linux__) && defined(__x86_64__)
-    /* The page-fault error code: bit 1 is W/R. */
-    return ((ucontext_t *)uc)->uc_mcontext.gregs[REG_ERR] & 2;
-#else
-    return true;    /* treat as a write: correct, only slower */
-#endif
-}
-
-static void shadow_sigsegv(int sig, siginfo_t *si, void *uc)
-{
-    MktmeShadow *sh = qatomic_read(&shadow_global);
-
-    if (sh && shadow_fault(sh, si->si_addr, shadow_fault_is_write(uc))) {
-        return;     /* the access is retried */
-    }
-    if (shadow_prev_sigsegv.sa_flags & SA_SIGINFO) {
-        shadow_prev_sigsegv.sa_sigaction(sig, si, uc);
-    } else if (shadow_prev_sigsegv.sa_handler != SIG_DFL &&
-               shadow_prev_sigsegv.sa_handler != SIG_IGN) {
-        shadow_prev_sigsegv.sa_handler(sig);
-    } else {
-        /* Not ours: die as we would have without this handler. */
-        signal(SIGSEGV, SIG_DFL);
-    }
-}
-
-/*
- * Reaping, in the vCPU thread (or with the vCPU stopped): flush the TLB,
- * so that no entry maps a zombie, then write zombies back and free them,
- * and drop translated code that may have seen their pages change.
- */
-static void shadow_reap(CPUState *cs, run_on_cpu_data data)
-{
-    MktmeShadow *sh = data.host_ptr;
-    g_autoptr(GArray) code = g_array_new(false, false, sizeof(ram_addr_t));
-    unsigned reaped = 0;
-
-    tlb_flush(cs);
-    qemu_spin_lock(&sh->lock);
-    sh->reap_pending = false;
-    /* Downwards: a slot moved into a freed place was already seen. */
-    for (uint32_t n = sh->used; n-- > 0;) {
-        uint32_t i = sh->live[n];
-        MktmeSlot *s = &sh->slots[i];
-        ram_addr_t slot_ram = sh->pool_ram + (ram_addr_t)i * SHADOW_PAGE;
-
-        if (!s->zombie) {
-            continue;
-        }
-        shadow_settle(sh, s);
-        if (s->wrote &&
-            !cpu_physical_memory_get_dirty_flag(s->r_ram, DIRTY_MEMORY_CODE)) {
-            g_array_append_val(code, s->r_ram);
-        }
-        if (!cpu_physical_memory_get_dirty_flag(slot_ram, DIRTY_MEMORY_CODE)) {
-            g_array_append_val(code, slot_ram);
-        }
-        shadow_unlink(&sh->hash_r[hash_ptr(sh, (uintptr_t)s->r)], sh->slots,
-                      i);
-        *s = (MktmeSlot) { .state = SLOT_FREE, .next_r = -1,
-                           .slot_prot = s->slot_prot };
-        sh->free[sh->nr_free++] = i;
-        sh->live[n] = sh->live[sh->used - 1];
-        qatomic_set(&sh->used, sh->used - 1);
-        reaped++;
-    }
-    qemu_spin_unlock(&sh->lock);
-    for (guint i = 0; i < code->len; i++) {
-        ram_addr_t a = g_array_index(code, ram_addr_t, i);
-
-        tb_invalidate_phys_range(a, a + SHADOW_PAGE - 1);
-    }
-    trace_mktme_shadow_reap(reaped, code->len, sh->used);
-}
-
-static void shadow_request_reap(MktmeShadow *sh)
-{
-    if (!sh->reap_pending) {
-        sh->reap_pending = true;
-        async_run_on_cpu(first_cpu, shadow_reap, RUN_ON_CPU_HOST_PTR(sh));
-    }
-}
-
-/* Zombify a live slot: out of the index, reaped soon.  Under the lock. */
-static void shadow_retire(MktmeShadow *sh, MktmeSlot *s)
-{
-    if (s->state != SLOT_FREE && !s->zombie) {
-        s->zombie = true;
-        pa_remove(sh, pa_lookup(sh, pa_key(s->pa, s->keyid)));
-    }
-}
-
-/* Clock: retire up to @n slots not used since the hand last passed. */
-static void shadow_evict(MktmeShadow *sh, uint32_t n)
-{
-    for (uint32_t scanned = 0; n && scanned < 2 * sh->nr_slots; scanned++) {
-        MktmeSlot *s = &sh->slots[sh->hand];
-        MktmePaEntry *e;
-
-        sh->hand = (sh->hand + 1) % sh->nr_slots;
-        if (s->state == SLOT_FREE || s->zombie) {
-            continue;
-        }
-        e = pa_lookup(sh, pa_key(s->pa, s->keyid));
-        if (e->ref) {
-            e->ref = false;
-            continue;
-        }
-        shadow_retire(sh, s);
-        n--;
-    }
-}
-
-/*
- * Keep page @pa off the fast path for a while: it holds translated code,
- * or it is used through two KeyIDs at once (each switch would cost a TLB
- * flush).  The bar lifts after as many assignments as there are slots,
- * and at every key change.
- */
-static void shadow_bar(MktmeShadow *sh, hwaddr pa)
-{
-    g_hash_table_insert(sh->barred, (gpointer)(uintptr_t)pa,
-                        (gpointer)(uintptr_t)(sh->assigns + 1));
-}
-
-static bool shadow_barred(MktmeShadow *sh, hwaddr pa)
-{
-    uintptr_t since = (uintptr_t)g_hash_table_lookup(sh->barred,
-                                                     (gpointer)(uintptr_t)pa);
-
-    if (!since) {
-        return false;
-    }
-    if (sh->assigns + 1 - since < sh->nr_slots) {
-        return true;
-    }
-    g_hash_table_remove(sh->barred, (gpointer)(uintptr_t)pa);
-    return false;
-}
-
-/* TCG created the first TB on RAM page @ram: keep it off the fast path. */
-static void shadow_code_page(ram_addr_t ram)
-{
-    MktmeShadow *sh = qatomic_read(&shadow_global);
-    MktmeSlot *s = NULL;
-
-    if (!sh || !qatomic_read(&sh->used)) {
-        return;
-    }
-    ram &= TARGET_PAGE_MASK;
-    if (ram >= sh->pool_ram && ram < sh->pool_ram + sh->size) {
-        qemu_spin_lock(&sh->lock);
-        s = &sh->slots[(ram - sh->pool_ram) / SHADOW_PAGE];
-    } else {
-        uint8_t *r = qemu_map_ram_ptr(NULL, ram);
-
-        qemu_spin_lock(&sh->lock);
-        s = shadow_find_r(sh, r);
-    }
-    if (s && (s->state == SLOT_FREE || s->zombie)) {
-        s = NULL;
-    }
-    if (s) {
-        shadow_retire(sh, s);
-    }
-    qemu_spin_unlock(&sh->lock);
-    if (s) {
-        trace_mktme_shadow_code(s->pa, s->keyid);
-        shadow_bar(sh, s->pa);
-        shadow_request_reap(sh);
-    }
-}
-
-/*
- * Lock-free: the hashes and zombie flags change only in the vCPU thread
- * (or while it is stopped), which is where this runs; other threads
- * (the fault handler) only read them, under the lock.
- */
 int64_t mktme_shadow_find(MktmeShadow *sh, hwaddr pa, uint16_t keyid)
 {
-    MktmePaEntry *e;
+    gpointer v;
 
-    if (!sh->used) {
+    if (!qatomic_read(&sh->live)) {
         return -1;
     }
-    e = pa_lookup(sh, pa_key(pa, keyid));
-    if (!e->key) {
-        return -1;
-    }
-    e->ref = true;
-    return e->slot;
+    qemu_mutex_lock(&sh->lock);
+    v = g_hash_table_lookup(sh->index, INDEX_KEY(pa, keyid));
+    qemu_mutex_unlock(&sh->lock);
+    return v ? (int64_t)GPOINTER_TO_UINT(v) - 1 : -1;
 }
 
 bool mktme_shadow_usable(MktmeShadow *sh, IOMMUAccessFlags flag)
 {
     /*
      * TCG's TLB fills ask with IOMMU_NONE; anything else (DMA, monitor,
-     * address_space_map) may keep the pointer: give it the crypto region.
+     * address_space_map) gets the crypto region.
      */
-    return sh && !sh->disabled && flag == IOMMU_NONE && current_cpu;
+    return sh && !qatomic_read(&sh->off) && flag == IOMMU_NONE &&
+           current_cpu;
 }
 
-bool mktme_shadow_page(MktmeShadow *sh, hwaddr pa, MktmeShadowPage *pg)
+/* Is @pa a page of guest RAM a slot can shadow?  Fill in @ram, @r. */
+static bool shadow_ram_page(hwaddr pa, ram_addr_t *ram, uint8_t **r)
 {
-    MemoryRegionSection sec;
+    MemoryRegionSection sec = memory_region_find(get_system_memory(), pa,
+                                                 SHADOW_PAGE);
+    MemoryRegion *mr = sec.mr;
     bool ok;
 
-    pa &= TARGET_PAGE_MASK;
-    if (shadow_barred(sh, pa)) {
+    if (!mr) {
         return false;
     }
-    sec = memory_region_find(get_system_memory(), pa, SHADOW_PAGE);
-    ok = sec.mr && sec.size == SHADOW_PAGE && memory_region_is_ram(sec.mr) &&
-         !memory_region_is_ram_device(sec.mr) && !sec.mr->readonly &&
-         !memory_region_is_rom(sec.mr) && sec.mr->ram_block &&
-         qemu_ram_pagesize(sec.mr->ram_block) == SHADOW_PAGE;
+    ok = sec.size == SHADOW_PAGE && memory_region_is_ram(mr) &&
+         !memory_region_is_ram_device(mr) && !mr->readonly &&
+         !memory_region_is_rom(mr) && mr->ram_block;
     if (ok) {
-        pg->r = (uint8_t *)memory_region_get_ram_ptr(sec.mr) +
-                sec.offset_within_region;
-        pg->r_ram = memory_region_get_ram_addr(sec.mr) +
-                    sec.offset_within_region;
-        /* Translated code on the page: it must see every change. */
-        ok = cpu_physical_memory_get_dirty_flag(pg->r_ram, DIRTY_MEMORY_CODE);
-        if (!ok) {
-            shadow_bar(sh, pa);
-        }
+        *r = (uint8_t *)memory_region_get_ram_ptr(mr) +
+             sec.offset_within_region;
+        *ram = memory_region_get_ram_addr(mr) + sec.offset_within_region;
     }
-    if (sec.mr) {
-        memory_region_unref(sec.mr);
-    }
+    memory_region_unref(mr);
     return ok;
 }
 
-int64_t mktme_shadow_assign(MktmeShadow *sh, hwaddr pa, uint16_t keyid,
-                            const MktmeShadowPage *pg,
-                            const MktmeXtsKey *c0, const MktmeXtsKey *ck)
+int64_t mktme_shadow_get(MktmeShadow *sh, hwaddr pa, uint16_t keyid)
 {
-    uint8_t *r = pg->r;
+    QemuMutex *stripe = shadow_stripe(sh, pa);
+    const MktmeXtsKey *c0, *ck;
+    MktmePage *pg;
     MktmeSlot *s;
+    ram_addr_t ram;
+    uint8_t *r, *host;
+    gpointer v;
+    uint32_t i;
+    bool watch = false;
 
     pa &= TARGET_PAGE_MASK;
-    qemu_spin_lock(&sh->lock);
-    s = shadow_find_r(sh, r);
-    if (s) {
-        /* The page has a slot for another KeyID (or one leaving). */
-        shadow_retire(sh, s);
-        s = NULL;
-        qemu_spin_unlock(&sh->lock);
-        shadow_bar(sh, pa);
-        shadow_request_reap(sh);
+    if (!shadow_ram_page(pa, &ram, &r)) {
         return -1;
     }
-    if (!sh->nr_free) {
-        shadow_evict(sh, MAX(sh->nr_slots / 16, 1));
-        goto reap;
-    }
-    s = &sh->slots[sh->free[--sh->nr_free]];
-    assert(s->state == SLOT_FREE);
-    *s = (MktmeSlot) {
-        .r = r, .r_ram = pg->r_ram, .pa = pa, .c0 = c0, .ck = ck,
-        .keyid = keyid, .state = SLOT_INVALID,
-        .slot_prot = s->slot_prot, .r_prot = PROT_RW,
-        .next_r = sh->hash_r[hash_ptr(sh, (uintptr_t)r)],
-    };
-    sh->live[sh->used] = s - sh->slots;
-    *pa_lookup(sh, pa_key(pa, keyid)) = (MktmePaEntry) {
-        .key = pa_key(pa, keyid), .slot = s - sh->slots, .ref = true,
-    };
-    sh->hash_r[hash_ptr(sh, (uintptr_t)r)] = s - sh->slots;
-    qatomic_set(&sh->used, sh->used + 1);
-    sh->assigns++;
-    /* Fill it now rather than on the first access: no fault. */
-    shadow_slot_fault(sh, s, true);
-    qemu_spin_unlock(&sh->lock);
-    trace_mktme_shadow_assign(pa, keyid, (uint32_t)(s - sh->slots));
-    return s - sh->slots;
+    sh->ciphers(sh->opaque, pa, keyid, &c0, &ck);
 
-reap:
-    qemu_spin_unlock(&sh->lock);
-    shadow_request_reap(sh);
-    return -1;
+    qemu_mutex_lock(stripe);
+    qemu_mutex_lock(&sh->lock);
+    v = g_hash_table_lookup(sh->index, INDEX_KEY(pa, keyid));
+    if (v || sh->off || !sh->nr_free) {
+        bool full = !v && !sh->off;
+
+        qemu_mutex_unlock(&sh->lock);
+        qemu_mutex_unlock(stripe);
+        if (full) {
+            /* This access takes the crypto region; the epoch evicts. */
+            shadow_request_epoch(sh);
+        }
+        return v ? (int64_t)GPOINTER_TO_UINT(v) - 1 : -1;
+    }
+    i = sh->free[--sh->nr_free];
+    s = &sh->slots[i];
+    s->state = SLOT_FILLING;
+    pg = g_hash_table_lookup(sh->pages, GUINT_TO_POINTER(ram));
+    if (pg && pg->pa != pa) {
+        /*
+         * The same RAM at a second address (an alias, or the map moved
+         * and the epoch has not run yet): the crypto region serves it.
+         */
+        s->state = SLOT_FREE;
+        sh->nr_free++;
+        qemu_mutex_unlock(&sh->lock);
+        qemu_mutex_unlock(stripe);
+        return -1;
+    }
+    if (!pg) {
+        pg = g_new0(MktmePage, 1);
+        *pg = (MktmePage) { .ram = ram, .r = r, .pa = pa, .slots = -1 };
+        g_hash_table_insert(sh->pages, GUINT_TO_POINTER(ram), pg);
+        watch = true;
+    }
+    qemu_mutex_unlock(&sh->lock);
+
+    if (watch && !shadow_watch_page(sh, ram)) {
+        pg->r_code = true;
+    }
+    host = slot_host(sh, i);
+    read_line(host, r, SHADOW_PAGE);
+    view_of_r(c0, ck, pa, host, SHADOW_PAGE / MKTME_LINE_SIZE);
+
+    qemu_mutex_lock(&sh->lock);
+    *s = (MktmeSlot) {
+        .pa = pa, .keyid = keyid, .state = SLOT_LIVE, .page = pg,
+        .c0 = c0, .ck = ck, .next = pg->slots,
+    };
+    pg->slots = i;
+    g_hash_table_insert(sh->index, INDEX_KEY(pa, keyid),
+                        GUINT_TO_POINTER(i + 1));
+    qatomic_set(&sh->live, sh->live + 1);
+    sh->fills++;
+    qemu_mutex_unlock(&sh->lock);
+    qemu_mutex_unlock(stripe);
+    trace_mktme_shadow_fill(pa, keyid, i);
+    return i;
 }
 
-static void shadow_flush_work(CPUState *cs, run_on_cpu_data data)
+/* sh->lock held */
+static void shadow_kill_slot(MktmeShadow *sh, MktmeSlot *s)
 {
-    MktmeShadow *sh = data.host_ptr;
+    if (s->state == SLOT_LIVE) {
+        g_hash_table_remove(sh->index, INDEX_KEY(s->pa, s->keyid));
+        s->state = SLOT_DEAD;
+        qatomic_set(&sh->live, sh->live - 1);
+        sh->dead++;
+    }
+}
 
-    g_autofree MktmePaEntry **entries = g_new(MktmePaEntry *, sh->used);
-    uint32_t n_entries = 0;
+void shadow_kill_page_locked(MktmeShadow *sh, MktmePage *pg)
+{
+    for (int32_t j = pg->slots; j >= 0; j = sh->slots[j].next) {
+        shadow_kill_slot(sh, &sh->slots[j]);
+    }
+}
 
-    /*
-     * Every slot goes, so the index ends empty: find all entries first,
-     * then clear them, rather than shifting entries about one by one.
-     */
-    qemu_spin_lock(&sh->lock);
-    for (uint32_t n = 0; n < sh->used; n++) {
-        MktmeSlot *s = &sh->slots[sh->live[n]];
+/*
+ * Put the DEAD slots of @pg on the free list and, if it has none left,
+ * forget the page.  Stripe and sh->lock held; no TLB may map those slots.
+ * Slots that held code are added to @code: their TBs must go before the
+ * stripe lock is dropped, but not under sh->lock (TB invalidation calls
+ * back into mktme-watch.c, which takes it).
+ */
+static void shadow_recycle_locked(MktmeShadow *sh, MktmePage *pg,
+                                  GArray *code)
+{
+    int32_t *link = &pg->slots;
 
-        if (!s->zombie) {
-            entries[n_entries++] = pa_lookup(sh, pa_key(s->pa, s->keyid));
-            s->zombie = true;
+    while (*link >= 0) {
+        uint32_t i = *link;
+        MktmeSlot *s = &sh->slots[i];
+
+        if (s->state != SLOT_DEAD) {
+            link = &s->next;
+            continue;
+        }
+        *link = s->next;
+        if (s->has_code) {
+            g_array_append_val(code, i);
+        }
+        *s = (MktmeSlot) { .state = SLOT_FREE, .next = -1 };
+        sh->free[sh->nr_free++] = i;
+        sh->dead--;
+    }
+    if (pg->slots < 0) {
+        g_hash_table_remove(sh->pages, GUINT_TO_POINTER(pg->ram));
+        if (!pg->r_code) {
+            /* No TB on it: stores through KeyID 0 go fast again. */
+            cpu_physical_memory_set_dirty_flag(pg->ram, DIRTY_MEMORY_CODE);
+        }
+        g_free(pg);
+    }
+}
+
+/* Drop the TBs of the slots in @code (sh->lock not held) */
+static void shadow_drop_code(MktmeShadow *sh, GArray *code)
+{
+    for (guint n = 0; n < code->len; n++) {
+        ram_addr_t ram = sh->pool_ram +
+            (ram_addr_t)g_array_index(code, uint32_t, n) * SHADOW_PAGE;
+
+        tb_invalidate_phys_range(ram, ram + SHADOW_PAGE - 1);
+    }
+    g_array_free(code, true);
+}
+
+void shadow_recycle_page_locked(MktmeShadow *sh, MktmePage *pg)
+{
+    GArray *code = g_array_new(false, false, sizeof(uint32_t));
+
+    qemu_mutex_lock(&sh->lock);
+    shadow_recycle_locked(sh, pg, code);
+    qemu_mutex_unlock(&sh->lock);
+    shadow_drop_code(sh, code);
+}
+
+static void lock_all(MktmeShadow *sh)
+{
+    for (int i = 0; i < SHADOW_STRIPES; i++) {
+        qemu_mutex_lock(&sh->stripe[i]);
+    }
+    qemu_mutex_lock(&sh->lock);
+}
+
+static void unlock_all(MktmeShadow *sh)
+{
+    qemu_mutex_unlock(&sh->lock);
+    for (int i = SHADOW_STRIPES - 1; i >= 0; i--) {
+        qemu_mutex_unlock(&sh->stripe[i]);
+    }
+}
+
+/*
+ * All locks held, no vCPU running: kill @evict LIVE slots from the
+ * clock hand on, recycle every DEAD slot, flush every TLB.  Returns with
+ * the stripes held and sh->lock dropped.
+ */
+static void shadow_collect(MktmeShadow *sh, uint32_t evict)
+{
+    GHashTableIter it;
+    gpointer key, val;
+    GPtrArray *pages = g_ptr_array_new();
+    GArray *code = g_array_new(false, false, sizeof(uint32_t));
+    CPUState *cs;
+
+    for (uint32_t n = 0; evict && n < sh->nr_slots; n++) {
+        MktmeSlot *s = &sh->slots[sh->hand];
+
+        sh->hand = (sh->hand + 1) % sh->nr_slots;
+        if (s->state == SLOT_LIVE) {
+            shadow_kill_slot(sh, s);
+            sh->evictions++;
+            evict--;
         }
     }
-    for (uint32_t n = 0; n < n_entries; n++) {
-        *entries[n] = (MktmePaEntry) { 0 };
+    g_hash_table_iter_init(&it, sh->pages);
+    while (g_hash_table_iter_next(&it, &key, &val)) {
+        g_ptr_array_add(pages, val);
     }
-    qemu_spin_unlock(&sh->lock);
-    g_hash_table_remove_all(sh->barred);
-    shadow_reap(cs, data);
+    for (guint n = 0; n < pages->len; n++) {
+        shadow_recycle_locked(sh, g_ptr_array_index(pages, n), code);
+    }
+    g_ptr_array_free(pages, true);
+    sh->epochs++;
+    qemu_mutex_unlock(&sh->lock);
+    shadow_drop_code(sh, code);
+    CPU_FOREACH(cs) {
+        tlb_flush(cs);
+    }
+    shadow_watch_tlbs_flushed(sh);
 }
 
-void mktme_shadow_flush(MktmeShadow *sh)
+static void unlock_stripes(MktmeShadow *sh)
 {
-    CPUState *cs = first_cpu;
+    for (int i = SHADOW_STRIPES - 1; i >= 0; i--) {
+        qemu_mutex_unlock(&sh->stripe[i]);
+    }
+}
 
-    if (!sh || !cs) {
+void shadow_epoch_work(CPUState *cpu, run_on_cpu_data data)
+{
+    MktmeShadow *sh = data.host_ptr;
+    uint32_t evict;
+
+    qatomic_set(&sh->epoch_pending, false);
+    lock_all(sh);
+    evict = sh->nr_free ? 0 : MAX(sh->nr_slots / 8, 1);
+    shadow_collect(sh, evict);
+    unlock_stripes(sh);
+    trace_mktme_shadow_epoch(evict, sh->live, sh->nr_free);
+}
+
+void shadow_request_epoch(MktmeShadow *sh)
+{
+    CPUState *cs = current_cpu ?: first_cpu;
+
+    if (cs && !qatomic_xchg(&sh->epoch_pending, true)) {
+        async_safe_run_on_cpu(cs, shadow_epoch_work, RUN_ON_CPU_HOST_PTR(sh));
+    }
+}
+
+static bool vcpus_stopped(void)
+{
+    CPUState *cs;
+
+    CPU_FOREACH(cs) {
+        if (!cpu_is_stopped(cs)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+void mktme_shadow_drop_all(MktmeShadow *sh)
+{
+    GHashTableIter it;
+    gpointer key, val;
+    bool now;
+
+    if (!sh) {
         return;
     }
-    if (current_cpu == cs || cpu_is_stopped(cs)) {
-        shadow_flush_work(cs, RUN_ON_CPU_HOST_PTR(sh));
+    now = !current_cpu && vcpus_stopped();
+    lock_all(sh);
+    g_hash_table_iter_init(&it, sh->pages);
+    while (g_hash_table_iter_next(&it, &key, &val)) {
+        shadow_kill_page_locked(sh, val);
+    }
+    if (now) {
+        shadow_collect(sh, 0);
+        unlock_stripes(sh);
     } else {
-        run_on_cpu(cs, shadow_flush_work, RUN_ON_CPU_HOST_PTR(sh));
+        unlock_all(sh);
+    }
+    if (!now && current_cpu) {
+        /* Before this vCPU's next instruction (the helper ends the TB). */
+        async_safe_run_on_cpu(current_cpu, shadow_epoch_work,
+                              RUN_ON_CPU_HOST_PTR(sh));
+    } else if (!now) {
+        shadow_request_epoch(sh);
     }
 }
 
-static int shadow_migration(NotifierWithReturn *n, MigrationEvent *e,
-                            Error **errp)
+void shadow_turn_off(MktmeShadow *sh, const char *why)
 {
-    MktmeShadow *sh = container_of(n, MktmeShadow, migration);
-
-    /* Migration sends R with system calls and tracks writes to it. */
-    sh->disabled = e->type == MIG_EVENT_PRECOPY_SETUP;
-    if (sh->disabled) {
-        mktme_shadow_flush(sh);
+    if (!sh->off) {
+        warn_report("mktme-guest: fast path off: %s", why);
+        qatomic_set(&sh->off, g_strdup(why));
+        mktme_shadow_drop_all(sh);
     }
-    return 0;
 }
 
 static void shadow_vm_state(void *opaque, bool running, RunState state)
 {
     if (!running) {
-        /* Snapshots and dumps write R out with system calls. */
-        mktme_shadow_flush(opaque);
+        /* loadvm and incoming migration write R without telling us. */
+        mktme_shadow_drop_all(opaque);
     }
 }
 
-/* How many slots the host's mapping limit allows, or 0. */
-static uint32_t shadow_map_budget(void)
+MktmeShadow *mktme_shadow_new(uint64_t size, MktmeShadowCipherFn *ciphers,
+                              void *opaque, char **why)
 {
-    g_autofree char *max = NULL, *maps = NULL;
-    uint64_t limit, used = 0;
-
-    if (!g_file_get_contents("/proc/sys/vm/max_map_count", &max, NULL, NULL) ||
-        !g_file_get_contents("/proc/self/maps", &maps, NULL, NULL)) {
-        return 0;
-    }
-    limit = g_ascii_strtoull(max, NULL, 10);
-    for (const char *c = maps; *c; c++) {
-        used += *c == '\n';
-    }
-    /* Leave QEMU room to grow; each slot may cost three mappings. */
-    if (limit < used + 8192) {
-        return 0;
-    }
-    return (limit - used - 8192) / 3;
-}
-
-/* Can we write a PROT_NONE private page through /proc/self/mem? */
-static int shadow_open_self_mem(void)
-{
-    int fd = open("/proc/self/mem", O_RDWR | O_CLOEXEC);
-    uint8_t *p = mmap(NULL, SHADOW_PAGE, PROT_NONE,
-                      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    uint8_t v = 0x5a;
-    bool ok;
-
-    if (p == MAP_FAILED) {
-        if (fd >= 0) {
-            close(fd);
-        }
-        return -1;
-    }
-    ok = fd >= 0 && pwrite(fd, &v, 1, (off_t)(uintptr_t)p) == 1 &&
-         mprotect(p, SHADOW_PAGE, PROT_READ) == 0 && p[0] == 0x5a;
-    munmap(p, SHADOW_PAGE);
-    if (!ok && fd >= 0) {
-        close(fd);
-        fd = -1;
-    }
-    return fd;
-}
-
-MktmeShadow *mktme_shadow_new(MktmeGuest *mg, uint64_t size, char **why)
-{
-    MachineState *ms = MACHINE(qdev_get_machine());
-    struct sigaction sa = {
-        .sa_sigaction = shadow_sigsegv,
-        .sa_flags = SA_SIGINFO,
-    };
+    uint32_t slots = size / SHADOW_PAGE;
+    Error *err = NULL;
     MktmeShadow *sh;
-    uint32_t slots = size / SHADOW_PAGE, budget, buckets;
-    int self_mem;
 
     if (!slots) {
         *why = g_strdup("shadow-size=0");
         return NULL;
     }
-    if (ms->smp.max_cpus != 1) {
-        *why = g_strdup("more than one vCPU");
-        return NULL;
-    }
-    if (qemu_real_host_page_size() != SHADOW_PAGE) {
-        *why = g_strdup("host pages are not 4 KiB");
-        return NULL;
-    }
-    budget = shadow_map_budget();
-    if (budget < 64) {
-        *why = g_strdup("vm.max_map_count leaves no room");
-        return NULL;
-    }
-    if (slots > budget && size != MKTME_SHADOW_SIZE_DEFAULT) {
-        warn_report("mktme-guest: shadow-size limited to %" PRIu64 " MiB by "
-                    "vm.max_map_count", (uint64_t)budget * SHADOW_PAGE / MiB);
-    }
-    slots = MIN(slots, budget);
-    self_mem = shadow_open_self_mem();
-    if (self_mem < 0) {
-        *why = g_strdup("/proc/self/mem cannot write protected pages");
-        return NULL;
-    }
-
     sh = g_new0(MktmeShadow, 1);
-    sh->self_mem = self_mem;
+    if (!memory_region_init_rom_device_nomigrate(&sh->pool, NULL, &slot_ops,
+                                                 sh, "mktme-shadow",
+                                                 (uint64_t)slots * SHADOW_PAGE,
+                                                 &err)) {
+        *why = g_strdup_printf("no memory for the shadow pool: %s",
+                               error_get_pretty(err));
+        error_free(err);
+        g_free(sh);
+        return NULL;
+    }
+    sh->pool_host = memory_region_get_ram_ptr(&sh->pool);
+    sh->pool_ram = memory_region_get_ram_addr(&sh->pool);
+    sh->ciphers = ciphers;
+    sh->opaque = opaque;
     sh->nr_slots = slots;
-    sh->size = (size_t)slots * SHADOW_PAGE;
-    sh->memfd = memfd_create("mktme-shadow", MFD_CLOEXEC);
-    if (sh->memfd < 0 || ftruncate(sh->memfd, sh->size) < 0) {
-        *why = g_strdup_printf("memfd: %s", strerror(errno));
-        goto fail;
-    }
-    sh->guest = mmap(NULL, sh->size, PROT_NONE, MAP_SHARED, sh->memfd, 0);
-    sh->eng = mmap(NULL, sh->size, PROT_READ | PROT_WRITE, MAP_SHARED,
-                   sh->memfd, 0);
-    if (sh->guest == MAP_FAILED || sh->eng == MAP_FAILED) {
-        *why = g_strdup_printf("mmap: %s", strerror(errno));
-        goto fail;
-    }
-    sh->slots = g_new(MktmeSlot, slots);
-    sh->free = g_new(int32_t, slots);
-    sh->live = g_new(int32_t, slots);
+    sh->slots = g_new0(MktmeSlot, slots);
+    sh->free = g_new(uint32_t, slots);
     for (uint32_t i = 0; i < slots; i++) {
-        sh->slots[i] = (MktmeSlot) { .state = SLOT_FREE, .next_r = -1 };
-        sh->free[i] = slots - 1 - i;    /* slot 0 first */
+        sh->slots[i].next = -1;
+        sh->free[i] = slots - 1 - i;
     }
     sh->nr_free = slots;
-    buckets = pow2ceil(slots * 2);
-    sh->hash_shift = 64 - ctz32(buckets);
-    sh->pa_index = g_new0(MktmePaEntry, buckets);
-    sh->hash_r = g_new(int32_t, buckets);
-    memset(sh->hash_r, -1, buckets * sizeof(int32_t));
-    sh->barred = g_hash_table_new(NULL, NULL);
-    qemu_spin_init(&sh->lock);
-
-    /*
-     * A RAM device: TCG maps it like RAM, but it is not guest memory, so
-     * dumps, migration and the RAM block notifiers leave it alone.
-     */
-    memory_region_init_ram_device_ptr(&sh->mr, OBJECT(mg), "mktme-shadow",
-                                      sh->size, sh->guest);
+    sh->index = g_hash_table_new(key_hash, g_direct_equal);
+    sh->pages = g_hash_table_new(key_hash, g_direct_equal);
+    qemu_mutex_init(&sh->lock);
+    for (int i = 0; i < SHADOW_STRIPES; i++) {
+        qemu_mutex_init(&sh->stripe[i]);
+    }
     memory_region_add_subregion(get_system_memory(), MKTME_SHADOW_WINDOW,
-                                &sh->mr);
-    sh->pool_ram = memory_region_get_ram_addr(&sh->mr);
-
-    sigaction(SIGSEGV, &sa, &shadow_prev_sigsegv);
-    qatomic_set(&shadow_global, sh);
-    tlb_set_protect_code_notify(shadow_code_page);
-    migration_add_notifier(&sh->migration, shadow_migration);
+                                &sh->pool);
     sh->vmstate = qemu_add_vm_change_state_handler(shadow_vm_state, sh);
-    trace_mktme_shadow_init(slots, (uint64_t)sh->size);
+    shadow_watch_init(sh);
+    trace_mktme_shadow_init(slots, (uint64_t)slots * SHADOW_PAGE);
     return sh;
-
-fail:
-    if (sh->guest && sh->guest != MAP_FAILED) {
-        munmap(sh->guest, sh->size);
-    }
-    if (sh->eng && sh->eng != MAP_FAILED) {
-        munmap(sh->eng, sh->size);
-    }
-    if (sh->memfd >= 0) {
-        close(sh->memfd);
-    }
-    close(self_mem);
-    g_free(sh);
-    return NULL;
 }
 
-/*
- * Write every slot back and stop handling faults.  The pool stays mapped:
- * its region belongs to the object and goes with it.
- */
 void mktme_shadow_free(MktmeShadow *sh)
 {
     if (!sh) {
         return;
     }
-    mktme_shadow_flush(sh);
-    sh->disabled = true;
-    tlb_set_protect_code_notify(NULL);
-    migration_remove_notifier(&sh->migration);
+    shadow_watch_cleanup(sh);
     qemu_del_vm_change_state_handler(sh->vmstate);
+    memory_region_del_subregion(get_system_memory(), &sh->pool);
+    object_unparent(OBJECT(&sh->pool));
+    /* Plaintext of guest pages: wipe before the pool goes. */
+    mktme_wipe(sh->pool_host, (size_t)sh->nr_slots * SHADOW_PAGE);
+    g_hash_table_destroy(sh->index);
+    g_hash_table_foreach(sh->pages, (GHFunc)g_free, NULL);
+    g_hash_table_destroy(sh->pages);
+    g_free(sh->slots);
+    g_free(sh->free);
+    g_free(sh->off);
+    g_free(sh);
 }
 
 void mktme_shadow_info(MktmeShadow *sh, MktmeFastPath *fp)
@@ -944,10 +633,15 @@ void mktme_shadow_info(MktmeShadow *sh, MktmeFastPath *fp)
     if (!sh) {
         return;
     }
-    qemu_spin_lock(&sh->lock);
+    qemu_mutex_lock(&sh->lock);
     fp->slots = sh->nr_slots;
-    fp->in_use = sh->used;
+    fp->in_use = sh->nr_slots - sh->nr_free;
     fp->fills = sh->fills;
-    fp->write_backs = sh->write_backs;
-    qemu_spin_unlock(&sh->lock);
+    fp->writes = qatomic_read(&sh->writes);
+    fp->refreshes = qatomic_read(&sh->refreshes);
+    fp->evictions = sh->evictions;
+    if (sh->off) {
+        fp->off_reason = g_strdup(sh->off);
+    }
+    qemu_mutex_unlock(&sh->lock);
 }

@@ -4,7 +4,8 @@
  *
  * The platform (IA32_TME_* and the key table) is package-scoped, so it
  * lives in the mktme-guest object and every vCPU reaches the same one;
- * the BQL serialises changes.
+ * the BQL serialises changes, and the memory controller's lock keeps
+ * its ciphers, built from the key table in any thread, consistent.
  *
  * Copyright (c) 2026 The qemu-mktme authors
  * SPDX-License-Identifier: GPL-2.0-or-later
@@ -113,7 +114,9 @@ void helper_pconfig(CPUX86State *env)
     entropy_ok = qcrypto_random_bytes(entropy, sizeof(entropy), NULL) == 0;
 
     bql_lock();
+    mktme_mc_lock(mktme_guest_get());   /* ciphers are built concurrently */
     r = mktme_pconfig_key_program(p, st, entropy, entropy_ok, &status);
+    mktme_mc_unlock(mktme_guest_get());
     if (r == 0 && status == MKTME_PCONFIG_SUCCESS) {
         mktme_mc_update(mktme_guest_get());
     }

@@ -42,13 +42,14 @@ OBJECT_DECLARE_SIMPLE_TYPE(MktmeGuest, MKTME_GUEST)
 /* The plaintext shadow pool (mktme-shadow.c), as far out. */
 #define MKTME_SHADOW_WINDOW (1ULL << 53)
 typedef struct MktmeShadow MktmeShadow;
+typedef struct MktmeCipher MktmeCipher;
 typedef struct MktmeMc {
     IOMMUMemoryRegion iommu;
     MktmeGuest *mg;
     MemoryRegion crypto_mr;     /* at MKTME_MC_CRYPTO_WINDOW */
     hwaddr base;                /* 1 << (phys_bits - max KeyID bits) */
-    MktmeXtsKey **ciphers;      /* per KeyID, built from the key table */
-    uint32_t *cipher_gen;       /* entry generation + 1 they were built at */
+    MktmeCipher **ciphers;      /* per KeyID, built from the key table (RCU) */
+    QemuMutex lock;             /* building ciphers; key table changes */
     MktmeShadow *shadow;        /* the fast path, or NULL */
     char *shadow_off;           /* why there is none */
 } MktmeMc;
@@ -85,6 +86,7 @@ struct MktmeGuest {
     uint32_t key_len;           /* bytes of vm_key in use */
     MktmeXtsKey *xts0;          /* TCG: KeyID 0's cipher */
     GHashTable *ram_blocks;     /* marked RAMBlock -> its max size */
+    QemuMutex ram_lock;         /* ram_blocks: changed under the BQL too */
     RAMBlockNotifier ram_notifier;
     Notifier machine_done;
     Error *migration_blocker;
@@ -133,50 +135,57 @@ void mktme_mc_cleanup(MktmeGuest *mg);
 bool mktme_mc_rekey(MktmeGuest *mg, Error **errp);
 /* The key table or activation changed: remap KeyIDs, flush TLBs. */
 void mktme_mc_update(MktmeGuest *mg);
+/* Held around changes of the key table (PCONFIG) */
+void mktme_mc_lock(MktmeGuest *mg);
+void mktme_mc_unlock(MktmeGuest *mg);
 /* Read @len bytes of the DRAM image E_0(R) at @pa (64-byte aligned). */
 bool mktme_mc_dram_read(MktmeGuest *mg, hwaddr pa, uint8_t *buf,
                         size_t len, Error **errp);
 
 /*
- * mktme-shadow.c: the fast path, plaintext shadows of pages used through
- * other KeyIDs, mapped by the TLB and kept coherent with R.
+ * mktme-shadow.c, mktme-watch.c: the fast path.  A page the vCPUs use
+ * through a KeyID whose view differs from KeyID 0's gets a slot: a host
+ * page holding its plaintext D_k(E_0(R)), which the TLB maps as a ROM
+ * device (loads and fetches direct, stores written through to R).
  */
 #define MKTME_SHADOW_SIZE_DEFAULT (96 * 1024 * 1024)
-/* Guest page @pa's RAM, as mktme_shadow_page() found it */
-typedef struct MktmeShadowPage {
-    uint8_t *r;                 /* host address */
-    ram_addr_t r_ram;
-} MktmeShadowPage;
+/*
+ * The ciphers of the view of @pa through @keyid: KeyID 0's (*c0) and the
+ * KeyID's (*ck), NULL for a plaintext transform.  Called within an RCU
+ * read-side critical section; the ciphers stay valid until it ends.
+ */
+typedef void MktmeShadowCipherFn(void *opaque, hwaddr pa, uint16_t keyid,
+                                 const MktmeXtsKey **c0,
+                                 const MktmeXtsKey **ck);
 #ifdef CONFIG_TCG
 /* NULL, with *why set, if the fast path cannot run here. */
-MktmeShadow *mktme_shadow_new(MktmeGuest *mg, uint64_t size, char **why);
+MktmeShadow *mktme_shadow_new(uint64_t size, MktmeShadowCipherFn *ciphers,
+                              void *opaque, char **why);
 void mktme_shadow_free(MktmeShadow *sh);
-/* Write every slot back and drop it (key change, reset, stop). */
-void mktme_shadow_flush(MktmeShadow *sh);
-/* May this translation (TLB fill, vCPU thread) use a slot? */
-bool mktme_shadow_usable(MktmeShadow *sh, IOMMUAccessFlags flag);
-/* Slot index of @pa through @keyid, or -1 (vCPU thread only). */
-int64_t mktme_shadow_find(MktmeShadow *sh, hwaddr pa, uint16_t keyid);
 /*
- * May page @pa have a slot: RAM in 4 KiB host pages, no translated code,
- * not kept off the fast path?  If so, fill in @pg.
+ * Drop every slot (key, activation or memory map change, reset): at
+ * once if no vCPU runs, else before the calling vCPU's next instruction
+ * (before every vCPU's next TB when called from another thread).
  */
-bool mktme_shadow_page(MktmeShadow *sh, hwaddr pa, MktmeShadowPage *pg);
-/* Give @pg, at @pa, a slot for @keyid (ciphers NULL: plaintext), or -1. */
-int64_t mktme_shadow_assign(MktmeShadow *sh, hwaddr pa, uint16_t keyid,
-                            const MktmeShadowPage *pg,
-                            const MktmeXtsKey *c0, const MktmeXtsKey *ck);
-/* Fill in @fp's counters (not off_reason). */
+void mktme_shadow_drop_all(MktmeShadow *sh);
+/* May this translation (a TCG TLB fill) use a slot? */
+bool mktme_shadow_usable(MktmeShadow *sh, IOMMUAccessFlags flag);
+/* The slot of @pa through @keyid, or -1 (no allocation). */
+int64_t mktme_shadow_find(MktmeShadow *sh, hwaddr pa, uint16_t keyid);
+/* Find or make the slot of RAM page @pa through @keyid, or -1. */
+int64_t mktme_shadow_get(MktmeShadow *sh, hwaddr pa, uint16_t keyid);
+/* Fill in @fp (off_reason too). */
 void mktme_shadow_info(MktmeShadow *sh, MktmeFastPath *fp);
 #else
-static inline MktmeShadow *mktme_shadow_new(MktmeGuest *mg, uint64_t size,
-                                            char **why)
+static inline MktmeShadow *mktme_shadow_new(uint64_t size,
+                                            MktmeShadowCipherFn *ciphers,
+                                            void *opaque, char **why)
 {
     *why = g_strdup("no TCG");
     return NULL;
 }
 static inline void mktme_shadow_free(MktmeShadow *sh) {}
-static inline void mktme_shadow_flush(MktmeShadow *sh) {}
+static inline void mktme_shadow_drop_all(MktmeShadow *sh) {}
 static inline bool mktme_shadow_usable(MktmeShadow *sh, IOMMUAccessFlags f)
 {
     return false;
@@ -186,16 +195,8 @@ static inline int64_t mktme_shadow_find(MktmeShadow *sh, hwaddr pa,
 {
     return -1;
 }
-static inline bool mktme_shadow_page(MktmeShadow *sh, hwaddr pa,
-                                     MktmeShadowPage *pg)
-{
-    return false;
-}
-static inline int64_t mktme_shadow_assign(MktmeShadow *sh, hwaddr pa,
-                                          uint16_t keyid,
-                                          const MktmeShadowPage *pg,
-                                          const MktmeXtsKey *c0,
-                                          const MktmeXtsKey *ck)
+static inline int64_t mktme_shadow_get(MktmeShadow *sh, hwaddr pa,
+                                       uint16_t keyid)
 {
     return -1;
 }

@@ -1,0 +1,341 @@
+/*
+ * The TME-MK fast path's view of the rest of QEMU: who else writes the
+ * guest RAM that slots shadow, and when the memory map changes.
+ *
+ * Slots shadow R pages whose DIRTY_MEMORY_CODE bit is kept clean (as
+ * TCG keeps it for pages with code, and with TCG's help: RAMWatchOps,
+ * include/exec/cputlb.h), so that every write to them is seen:
+ *
+ * - a vCPU store through KeyID 0 (or any mapping of R) traps before it
+ *   lands: the page's slots are taken out of the index and out of every
+ *   TLB in an exclusive section, so that no vCPU reads a slot that lacks
+ *   the store; later uses through the KeyID fill a new slot.  A vCPU that
+ *   holds the BQL (interrupt and exception delivery push frames with it)
+ *   cannot wait for the others: it drops the slots from its own TLB and
+ *   queues an epoch that runs before its next instruction;
+ * - DMA, address_space_write() and friends, and discards (balloon,
+ *   virtio-mem) are reported after the fact: the slots' lines are
+ *   refreshed from R, D_k(E_0(R)), before the device completes the
+ *   request;
+ * - translated code on an R page (the page stays protected when its last
+ *   TB goes) or on a slot (its TBs are invalidated when it changes).
+ *
+ * The DIRTY_MEMORY_CODE bit of a page is cleared without walking every
+ * TLB when no TLB can write the page directly: @writable records the
+ * pages a TLB entry has mapped writable since the last epoch (which
+ * flushes every TLB).
+ *
+ * vhost and VFIO write guest RAM from outside QEMU, unseen: with either
+ * present the fast path turns itself off (the crypto region, which
+ * reads R on every access, stays exact).  Other processes sharing a RAM
+ * backend file are as unseen as they are by TCG's translated code.
+ *
+ * Copyright (c) 2026 The qemu-mktme authors
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include "qemu/osdep.h"
+#include "qemu/bitops.h"
+#include "qemu/main-loop.h"
+#include "qemu/rcu.h"
+#include "qemu/units.h"
+#include "exec/address-spaces.h"
+#include "exec/cputlb.h"
+#include "exec/exec-all.h"
+#include "exec/ram_addr.h"
+#include "hw/core/cpu.h"
+#include "mktme-shadow-int.h"
+#include "trace.h"
+
+/* The one watcher: RAMWatchOps carry no opaque. */
+static MktmeShadow *watched;
+
+/* The page's record, under sh->lock */
+static MktmePage *page_of(MktmeShadow *sh, ram_addr_t ram)
+{
+    return g_hash_table_lookup(sh->pages,
+                               GUINT_TO_POINTER(ram & TARGET_PAGE_MASK));
+}
+
+static bool page_watched(MktmeShadow *sh, ram_addr_t ram, hwaddr *pa)
+{
+    MktmePage *pg;
+
+    qemu_mutex_lock(&sh->lock);
+    pg = page_of(sh, ram);
+    if (pg) {
+        *pa = pg->pa;
+    }
+    qemu_mutex_unlock(&sh->lock);
+    return pg != NULL;
+}
+
+/* Take @ram's slots away and out of every TLB: the vCPUs are stopped. */
+static void kill_now(MktmeShadow *sh, ram_addr_t ram, hwaddr pa)
+{
+    QemuMutex *stripe = shadow_stripe(sh, pa);
+    MktmePage *pg;
+
+    qemu_mutex_lock(stripe);
+    qemu_mutex_lock(&sh->lock);
+    pg = page_of(sh, ram);
+    if (pg) {
+        shadow_kill_page_locked(sh, pg);
+    }
+    qemu_mutex_unlock(&sh->lock);
+    if (pg) {
+        CPUState *cs;
+
+        for (int32_t j = pg->slots; j >= 0; j = sh->slots[j].next) {
+            CPU_FOREACH(cs) {
+                tlb_flush_host_range(cs, slot_host(sh, j), SHADOW_PAGE);
+            }
+        }
+        shadow_recycle_page_locked(sh, pg);
+    }
+    qemu_mutex_unlock(stripe);
+}
+
+/* A vCPU is about to store @size bytes at @ram through a direct mapping */
+static void watch_cpu_write(CPUState *cs, ram_addr_t ram, unsigned size)
+{
+    MktmeShadow *sh = qatomic_read(&watched);
+    hwaddr pa;
+
+    if (!sh || !page_watched(sh, ram, &pa)) {
+        return;
+    }
+    trace_mktme_shadow_cpu_write(pa, ram);
+    if (cpu_in_exclusive_context(cs)) {
+        kill_now(sh, ram, pa);
+    } else if (bql_locked()) {
+        QemuMutex *stripe = shadow_stripe(sh, pa);
+        MktmePage *pg;
+
+        qemu_mutex_lock(stripe);
+        qemu_mutex_lock(&sh->lock);
+        pg = page_of(sh, ram);
+        if (pg) {
+            shadow_kill_page_locked(sh, pg);
+            for (int32_t j = pg->slots; j >= 0; j = sh->slots[j].next) {
+                tlb_flush_host_range(cs, slot_host(sh, j), SHADOW_PAGE);
+            }
+        }
+        qemu_mutex_unlock(&sh->lock);
+        qemu_mutex_unlock(stripe);
+        /* The other vCPUs' TLBs, before this one runs again. */
+        async_safe_run_on_cpu(cs, shadow_epoch_work,
+                              RUN_ON_CPU_HOST_PTR(sh));
+    } else if (cs->running) {
+        cpu_exec_end(cs);
+        start_exclusive();
+        kill_now(sh, ram, pa);
+        end_exclusive();
+        cpu_exec_start(cs);
+    } else {
+        start_exclusive();
+        kill_now(sh, ram, pa);
+        end_exclusive();
+    }
+}
+
+/* [@ram, +@len) was written (after the fact) by DMA or the like */
+static void watch_written(ram_addr_t ram, ram_addr_t len)
+{
+    MktmeShadow *sh = qatomic_read(&watched);
+    ram_addr_t end = ram + len;
+
+    if (!sh || !qatomic_read(&sh->live)) {
+        return;
+    }
+    RCU_READ_LOCK_GUARD();      /* the slots' ciphers */
+    for (ram_addr_t page = ram & TARGET_PAGE_MASK; page < end;
+         page += SHADOW_PAGE) {
+        ram_addr_t lo = MAX(page, ram), hi = MIN(page + SHADOW_PAGE, end);
+        unsigned off = QEMU_ALIGN_DOWN(lo - page, MKTME_LINE_SIZE);
+        unsigned n = QEMU_ALIGN_UP(hi - page, MKTME_LINE_SIZE) - off;
+        QemuMutex *stripe;
+        MktmePage *pg;
+        hwaddr pa;
+
+        if (!page_watched(sh, page, &pa)) {
+            continue;
+        }
+        stripe = shadow_stripe(sh, pa);
+        qemu_mutex_lock(stripe);
+        qemu_mutex_lock(&sh->lock);
+        pg = page_of(sh, page);
+        qemu_mutex_unlock(&sh->lock);
+        for (int32_t j = pg ? pg->slots : -1; j >= 0;
+             j = sh->slots[j].next) {
+            if (sh->slots[j].state == SLOT_LIVE) {
+                shadow_refresh(sh, &sh->slots[j], off, n);
+            }
+        }
+        qemu_mutex_unlock(stripe);
+    }
+}
+
+/* TCG's page lock is held: sh->lock only. */
+static void watch_code(ram_addr_t ram)
+{
+    MktmeShadow *sh = qatomic_read(&watched);
+    MktmePage *pg;
+
+    if (!sh) {
+        return;
+    }
+    if (ram >= sh->pool_ram &&
+        ram < sh->pool_ram + (ram_addr_t)sh->nr_slots * SHADOW_PAGE) {
+        qatomic_set(&sh->slots[(ram - sh->pool_ram) / SHADOW_PAGE].has_code,
+                    true);
+        return;
+    }
+    qemu_mutex_lock(&sh->lock);
+    pg = page_of(sh, ram);
+    if (pg) {
+        pg->r_code = true;
+    }
+    qemu_mutex_unlock(&sh->lock);
+}
+
+static bool watch_keep_protected(ram_addr_t ram)
+{
+    MktmeShadow *sh = qatomic_read(&watched);
+    bool keep;
+
+    if (!sh) {
+        return false;
+    }
+    qemu_mutex_lock(&sh->lock);
+    keep = page_of(sh, ram) != NULL;
+    qemu_mutex_unlock(&sh->lock);
+    return keep;
+}
+
+static void watch_writable(ram_addr_t ram)
+{
+    MktmeShadow *sh = qatomic_read(&watched);
+    uint64_t page = ram >> TARGET_PAGE_BITS;
+
+    if (sh && page < sh->writable_pages && !test_bit(page, sh->writable)) {
+        /* An atomic RMW: ordered before the caller's dirty-bit check. */
+        set_bit_atomic(page, sh->writable);
+    }
+}
+
+static const RAMWatchOps watch_ops = {
+    .cpu_write = watch_cpu_write,
+    .written = watch_written,
+    .code = watch_code,
+    .keep_protected = watch_keep_protected,
+    .writable = watch_writable,
+};
+
+bool shadow_watch_page(MktmeShadow *sh, ram_addr_t ram)
+{
+    uint64_t page = ram >> TARGET_PAGE_BITS;
+    DirtyMemoryBlocks *blocks;
+    bool dirty;
+
+    WITH_RCU_READ_LOCK_GUARD() {
+        blocks = qatomic_rcu_read(&ram_list.dirty_memory[DIRTY_MEMORY_CODE]);
+        dirty = bitmap_test_and_clear_atomic(
+            blocks->blocks[page / DIRTY_MEMORY_BLOCK_SIZE],
+            page % DIRTY_MEMORY_BLOCK_SIZE, 1);
+    }
+    /*
+     * A TLB entry made before the bit was cleared may write the page
+     * without noticing: give such entries TLB_NOTDIRTY.  (An entry being
+     * installed right now, its dirty check done, can still slip through
+     * until the next epoch; a store racing with the page's first use
+     * through another KeyID.)
+     */
+    if (dirty && (page >= sh->writable_pages ||
+                  test_bit(page, sh->writable))) {
+        tlb_reset_dirty_range_all(ram & TARGET_PAGE_MASK, SHADOW_PAGE);
+    }
+    return dirty;
+}
+
+void shadow_watch_tlbs_flushed(MktmeShadow *sh)
+{
+    bitmap_zero(sh->writable, sh->writable_pages);
+}
+
+/* vhost and VFIO write guest RAM behind QEMU's back. */
+static const char *foreign_writer(void)
+{
+    MemoryListener *l;
+
+    QTAILQ_FOREACH(l, &address_space_memory.listeners, link_as) {
+        if (l->name && (!strcmp(l->name, "vhost") ||
+                        !strncmp(l->name, "vfio", 4))) {
+            return l->name;
+        }
+    }
+    return NULL;
+}
+
+static void watch_region_change(MemoryListener *l, MemoryRegionSection *sec)
+{
+    MktmeShadow *sh = container_of(l, MktmeShadow, listener);
+
+    sh->map_changed = true;
+}
+
+static void watch_commit(MemoryListener *l)
+{
+    MktmeShadow *sh = container_of(l, MktmeShadow, listener);
+    const char *who;
+
+    if (!sh->map_changed) {
+        return;
+    }
+    sh->map_changed = false;
+    who = foreign_writer();
+    if (who) {
+        g_autofree char *why = g_strdup_printf(
+            "%s writes guest memory outside QEMU", who);
+
+        shadow_turn_off(sh, why);
+        return;
+    }
+    /* A slot's guest page may now be elsewhere, or not RAM. */
+    if (qatomic_read(&sh->live)) {
+        mktme_shadow_drop_all(sh);
+    }
+}
+
+void shadow_watch_init(MktmeShadow *sh)
+{
+    ram_addr_t top = 0;
+    RAMBlock *rb;
+
+    WITH_RCU_READ_LOCK_GUARD() {
+        RAMBLOCK_FOREACH(rb) {
+            top = MAX(top, rb->offset + rb->max_length);
+        }
+    }
+    /* Room for some hot-plugged memory; pages above always walk TLBs. */
+    sh->writable_pages = (top + 16 * GiB) >> TARGET_PAGE_BITS;
+    sh->writable = bitmap_new(sh->writable_pages);
+    sh->listener = (MemoryListener) {
+        .name = "mktme-shadow",
+        .region_add = watch_region_change,
+        .region_del = watch_region_change,
+        .commit = watch_commit,
+        .priority = MEMORY_LISTENER_PRIORITY_MIN,
+    };
+    memory_listener_register(&sh->listener, &address_space_memory);
+    qatomic_set(&watched, sh);
+    ram_watch_register(&watch_ops);
+}
+
+void shadow_watch_cleanup(MktmeShadow *sh)
+{
+    ram_watch_register(NULL);
+    qatomic_set(&watched, NULL);
+    memory_listener_unregister(&sh->listener);
+    g_free(sh->writable);
+}

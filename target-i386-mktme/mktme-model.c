@@ -37,11 +37,9 @@
 /* Zero key material in a way the compiler cannot drop before a free. */
 void mktme_wipe(void *ptr, size_t len)
 {
-    volatile uint8_t *v = ptr; /* volatile: a dead store is still done */
-
-    while (len--) {
-        *v++ = 0;
-    }
+    memset(ptr, 0, len);
+    /* The compiler must assume the zeroes are read: no dead store. */
+    __asm__ __volatile__("" : : "r"(ptr) : "memory");
 }
 
 static void key_entry_clear(MktmeKeyEntry *e, MktmeKeyMode mode)

@@ -226,7 +226,7 @@ void mktme_xts_aesni_lines(const MktmeXtsSched *s, bool enc, uint64_t pa,
         size_t n = nlines < TWEAK_LINES ? nlines : TWEAK_LINES;
         size_t i, k;
 
-        /* T_0 of 8 lines at a time (surplus ones are discarded) */
+        /* T_0 of 8 lines at a time; one alone for a single line */
         for (i = 0; i < n; i += 8) {
             __m128i b[8];
             int j;
@@ -234,7 +234,11 @@ void mktme_xts_aesni_lines(const MktmeXtsSched *s, bool enc, uint64_t pa,
             for (j = 0; j < 8; j++) {
                 b[j] = _mm_set_epi64x(0, pa + (i + j) * MKTME_LINE_SIZE);
             }
-            aes_n(b, 8, tk, nr, true);
+            if (n == 1) {
+                aes_n(b, 1, tk, nr, true);
+            } else {
+                aes_n(b, 8, tk, nr, true);
+            }
             for (j = 0; j < 8 && i + j < n; j++) {
                 __m128i *t = &tw[(i + j) * 4];
                 t[0] = b[j];

@@ -111,7 +111,7 @@ static void report_failure(const MkfResults *r)
                f->got, f->expected, f->flags);
 }
 
-static void fuzz_run(bool self, uint64_t seed, uint64_t iterations)
+static void fuzz_run(bool self, bool smp, uint64_t seed, uint64_t iterations)
 {
     g_autofree uint8_t *img = g_malloc0(MKTME_FUZZ_GUEST_IMAGE_SIZE);
     g_autofree char *img_path = NULL, *log_path = NULL;
@@ -141,8 +141,9 @@ static void fuzz_run(bool self, uint64_t seed, uint64_t iterations)
     qts = qtest_initf(GUEST_ARGS "-bios %s "
                       "-device isa-debugcon,iobase=0xe9,chardev=dbg "
                       "-chardev file,id=dbg,path=%s " MKTME_ARGS "%s "
-                      "-machine memory-encryption=k0", img_path, log_path,
-                      self ? ",activate=off,shadow-size=64K" : "");
+                      "-machine memory-encryption=k0 %s", img_path, log_path,
+                      self ? ",activate=off,shadow-size=64K" : "",
+                      smp ? "-smp 4" : "");
     qtest_writeq(qts, MKF_PARAMS_PA + offsetof(MkfParams, seed), seed);
     qtest_writeq(qts, MKF_PARAMS_PA + offsetof(MkfParams, iterations),
                  iterations);
@@ -229,7 +230,8 @@ static void test_fuzz(const void *opaque)
     if (strstr(name, "random")) {
         seed = (uint64_t)g_random_int() << 32 | g_random_int();
     }
-    fuzz_run(self, seed, iterations);
+    /* smp: MTTCG with the guest on the first of four vCPUs */
+    fuzz_run(self, strstr(name, "smp4") != NULL, seed, iterations);
 }
 
 int main(int argc, char **argv)
@@ -237,6 +239,7 @@ int main(int argc, char **argv)
     static const char *const tests[] = {
         "activated/fixed-seed", "activated/random-seed",
         "self-activated/fixed-seed", "self-activated/random-seed",
+        "smp4/activated/fixed-seed", "smp4/self-activated/random-seed",
     };
 
     g_test_init(&argc, &argv, NULL);

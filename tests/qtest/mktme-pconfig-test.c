@@ -523,6 +523,7 @@ typedef struct GuestCase {
     bool self;
     const char *shadow;
     const char *fast_path_off;
+    const char *extra;          /* more QEMU arguments, or NULL */
 } GuestCase;
 
 static void check_fast_path(Guest *g, const GuestCase *c)
@@ -582,9 +583,9 @@ static void test_guest(const void *opaque)
     const GuestCase *c = opaque;
     Guest g = { .excl = c->self };
     g_autofree char *args = g_strdup_printf(
-        MKTME_ARGS "%s%s%s -machine memory-encryption=k0",
+        MKTME_ARGS "%s%s%s -machine memory-encryption=k0 %s",
         c->self ? ",activate=off" : "", c->shadow ? ",shadow-size=" : "",
-        c->shadow ?: "");
+        c->shadow ?: "", c->extra ?: "");
 
     guest_run(&g, args);
     check_enumeration(&g, c->self);
@@ -734,6 +735,27 @@ int main(int argc, char **argv)
     static const GuestCase no_fast = { false, "0", "shadow-size=0" };
     /* Four slots: shadows are evicted and reaped all the time */
     static const GuestCase tiny = { false, "16K", NULL };
+    /* Shared-memory RAM backends (vhost-user, virtiofs, libvirt) */
+    static const GuestCase memfd = {
+        false, NULL, NULL,
+        "-machine memory-backend=m0 "
+        "-object memory-backend-memfd,id=m0,size=256M,share=on"
+    };
+    static const GuestCase file_shared = {
+        false, "16K", NULL,
+        "-machine memory-backend=m0 "
+        "-object memory-backend-file,id=m0,size=256M,share=on,"
+        "mem-path=/dev/shm"
+    };
+    static const GuestCase file_private = {
+        false, NULL, NULL,
+        "-machine memory-backend=m0 "
+        "-object memory-backend-file,id=m0,size=256M,share=off,"
+        "mem-path=/dev/shm"
+    };
+    /* MTTCG: the guest runs on the first vCPU, the others idle */
+    static const GuestCase smp4 = { false, NULL, NULL, "-smp 4" };
+    static const GuestCase smp4_tiny = { true, "16K", NULL, "-smp 4" };
 
     qtest_add_data_func("/mktme-pconfig/tcg/activated", &activated,
                         test_guest);
@@ -742,6 +764,15 @@ int main(int argc, char **argv)
     qtest_add_data_func("/mktme-pconfig/tcg/no-fast-path", &no_fast,
                         test_guest);
     qtest_add_data_func("/mktme-pconfig/tcg/tiny-shadow-pool", &tiny,
+                        test_guest);
+    qtest_add_data_func("/mktme-pconfig/tcg/memfd-shared", &memfd,
+                        test_guest);
+    qtest_add_data_func("/mktme-pconfig/tcg/file-shared-tiny-pool",
+                        &file_shared, test_guest);
+    qtest_add_data_func("/mktme-pconfig/tcg/file-private", &file_private,
+                        test_guest);
+    qtest_add_data_func("/mktme-pconfig/tcg/smp4", &smp4, test_guest);
+    qtest_add_data_func("/mktme-pconfig/tcg/smp4-self-tiny-pool", &smp4_tiny,
                         test_guest);
     qtest_add_func("/mktme-pconfig/tcg/absent", test_absent);
     qtest_add_func("/mktme-pconfig/tcg/key-hygiene", test_key_hygiene);

@@ -408,6 +408,8 @@ bool mktme_mc_init(MktmeGuest *mg, Error **errp)
 
     memory_region_init_io(&mc->crypto_mr, OBJECT(mg), &mktme_mc_crypto_ops,
                           mg, "mktme-crypto", top);
+    /* The ops lock what they need and never look at the vCPU. */
+    memory_region_enable_lockless_anywhere(&mc->crypto_mr);
     memory_region_add_subregion(get_system_memory(), MKTME_MC_CRYPTO_WINDOW,
                                 &mc->crypto_mr);
     memory_region_init_iommu(&mc->iommu, sizeof(mc->iommu),

@@ -582,6 +582,8 @@ MktmeShadow *mktme_shadow_new(uint64_t size, MktmeShadowCipherFn *ciphers,
         g_free(sh);
         return NULL;
     }
+    /* Stores through slots: every vCPU at once, from any instruction */
+    memory_region_enable_lockless_anywhere(&sh->pool);
     sh->pool_host = memory_region_get_ram_ptr(&sh->pool);
     sh->pool_ram = memory_region_get_ram_addr(&sh->pool);
     sh->ciphers = ciphers;

@@ -1,7 +1,8 @@
 /*
  * Helpers the freestanding TME-MK guests share: the qtests' test guest
- * (guest.c here), the fuzz guest (../mktme-fuzz-guest) and the bench
- * guest (tests/bench/guest), all on boot.S.  Each guest is one C file plus boot.S and
+ * (guest.c here), the fuzz guest (../mktme-fuzz-guest), the DMA guest
+ * (../mktme-dma-guest) and the bench guest (tests/bench/guest), all on
+ * boot.S.  Each guest is one C file plus boot.S and
  * includes this once: it also defines memcpy() and memset(), which GCC
  * may call even with -ffreestanding.
  *

@@ -7,6 +7,8 @@
  *                    guest RAM by vCPUs through KeyID 0, DMA and
  *                    discards, pages getting code, memory map changes.
  *
+ *   mktme-epoch.c    the slot life cycle: killing, recycling, epochs.
+ *
  * Locks, outermost first (never take one while holding a later one):
  *   stripe[pa]  one of SHADOW_STRIPES mutexes chosen by the guest page:
  *               the contents of that page's slots and every write of its
@@ -97,6 +99,10 @@ struct MktmeShadow {
     uint64_t fills, writes, refreshes, evictions, epochs;
 };
 
+/* The index key of @pa's page through @keyid (KeyIDs are below 4096) */
+#define INDEX_KEY(pa, keyid) \
+    GUINT_TO_POINTER((uintptr_t)((pa) & TARGET_PAGE_MASK) | (keyid))
+
 static inline QemuMutex *shadow_stripe(MktmeShadow *sh, hwaddr pa)
 {
     return &sh->stripe[(pa / SHADOW_PAGE) % SHADOW_STRIPES];
@@ -107,7 +113,7 @@ static inline uint8_t *slot_host(MktmeShadow *sh, uint32_t i)
     return sh->pool_host + (size_t)i * SHADOW_PAGE;
 }
 
-/* mktme-shadow.c */
+/* mktme-shadow.c, mktme-epoch.c */
 /* Bring a slot's lines [off, off + len) up to date with R; stripe held */
 void shadow_refresh(MktmeShadow *sh, MktmeSlot *s, unsigned off,
                     unsigned len);
@@ -126,6 +132,8 @@ void shadow_epoch_work(CPUState *cpu, run_on_cpu_data data);
 void shadow_request_epoch(MktmeShadow *sh);
 /* Turn the fast path off for good with @why. */
 void shadow_turn_off(MktmeShadow *sh, const char *why);
+/* VM state change handler: a stopped VM loses its slots */
+void shadow_vm_state(void *opaque, bool running, RunState state);
 
 /* mktme-watch.c */
 void shadow_watch_init(MktmeShadow *sh);

@@ -5,8 +5,10 @@
  * file in mktme-xts.[ch] and mktme-model.[ch] and knows nothing of QEMU.
  * This header ties it to QEMU:
  *   mktme-guest.c  the mktme-guest object, its properties and policy
+ *   mktme-ram.c    which RAM blocks are guest DRAM (and KVM's marking)
  *   mktme-kvm.c    the host kernel interface (probe, keys, RAM marking)
  *   mktme-mc.c     the emulated memory controller (TCG)
+ *   mktme-shadow.c, mktme-epoch.c, mktme-watch.c  its fast path
  *   mktme-qmp.c    QMP and HMP
  *
  * Copyright (c) 2026 The qemu-mktme authors
@@ -99,7 +101,10 @@ struct MktmeGuest {
 /* The machine's mktme-guest, or NULL. */
 MktmeGuest *mktme_guest_get(void);
 
-/* Is @rb guest DRAM that this object encrypts? */
+/* mktme-ram.c: the guest's DRAM blocks */
+/* Follow RAM blocks (hot-plug too): the table, and KVM's marking */
+void mktme_start_marking(MktmeGuest *mg);
+/* Is @rb guest DRAM that this object encrypts?  Any thread. */
 bool mktme_ram_block_encrypted(MktmeGuest *mg, RAMBlock *rb);
 /* Bytes of guest DRAM this object encrypts */
 uint64_t mktme_encrypted_memory(MktmeGuest *mg);

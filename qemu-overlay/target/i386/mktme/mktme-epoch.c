@@ -1,0 +1,244 @@
+/*
+ * The TME-MK fast path's slot life cycle: taking slots out of the index
+ * (DEAD), recycling them once no TLB can map them, epochs (exclusive
+ * work that evicts from a full pool, recycles and flushes every TLB),
+ * and dropping every slot (key, activation and memory map changes,
+ * reset, VM stop).
+ *
+ * Copyright (c) 2026 The qemu-mktme authors
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include "qemu/osdep.h"
+#include "qemu/error-report.h"
+#include "qemu/main-loop.h"
+#include "exec/cputlb.h"
+#include "exec/exec-all.h"
+#include "exec/ram_addr.h"
+#include "hw/core/cpu.h"
+#include "system/cpus.h"
+#include "mktme-shadow-int.h"
+#include "trace.h"
+
+/* sh->lock held */
+static void shadow_kill_slot(MktmeShadow *sh, MktmeSlot *s)
+{
+    if (s->state == SLOT_LIVE) {
+        g_hash_table_remove(sh->index, INDEX_KEY(s->pa, s->keyid));
+        s->state = SLOT_DEAD;
+        qatomic_set(&sh->live, sh->live - 1);
+        sh->dead++;
+    }
+}
+
+void shadow_kill_page_locked(MktmeShadow *sh, MktmePage *pg)
+{
+    for (int32_t j = pg->slots; j >= 0; j = sh->slots[j].next) {
+        shadow_kill_slot(sh, &sh->slots[j]);
+    }
+}
+
+/*
+ * Put the DEAD slots of @pg on the free list and, if it has none left,
+ * forget the page.  Stripe and sh->lock held; no TLB may map those slots.
+ * Slots that held code are added to @code: their TBs must go before the
+ * stripe lock is dropped, but not under sh->lock (TB invalidation calls
+ * back into mktme-watch.c, which takes it).
+ */
+static void shadow_recycle_locked(MktmeShadow *sh, MktmePage *pg,
+                                  GArray *code)
+{
+    int32_t *link = &pg->slots;
+
+    while (*link >= 0) {
+        uint32_t i = *link;
+        MktmeSlot *s = &sh->slots[i];
+
+        if (s->state != SLOT_DEAD) {
+            link = &s->next;
+            continue;
+        }
+        *link = s->next;
+        if (s->has_code) {
+            g_array_append_val(code, i);
+        }
+        *s = (MktmeSlot) { .state = SLOT_FREE, .next = -1 };
+        sh->free[sh->nr_free++] = i;
+        sh->dead--;
+    }
+    if (pg->slots < 0) {
+        g_hash_table_remove(sh->pages, GUINT_TO_POINTER(pg->ram));
+        if (!pg->r_code) {
+            /* No TB on it: stores through KeyID 0 go fast again. */
+            cpu_physical_memory_set_dirty_flag(pg->ram, DIRTY_MEMORY_CODE);
+        }
+        g_free(pg);
+    }
+}
+
+/* Drop the TBs of the slots in @code (sh->lock not held) */
+static void shadow_drop_code(MktmeShadow *sh, GArray *code)
+{
+    for (guint n = 0; n < code->len; n++) {
+        ram_addr_t ram = sh->pool_ram +
+            (ram_addr_t)g_array_index(code, uint32_t, n) * SHADOW_PAGE;
+
+        tb_invalidate_phys_range(ram, ram + SHADOW_PAGE - 1);
+    }
+    g_array_free(code, true);
+}
+
+void shadow_recycle_page_locked(MktmeShadow *sh, MktmePage *pg)
+{
+    GArray *code = g_array_new(false, false, sizeof(uint32_t));
+
+    qemu_mutex_lock(&sh->lock);
+    shadow_recycle_locked(sh, pg, code);
+    qemu_mutex_unlock(&sh->lock);
+    shadow_drop_code(sh, code);
+}
+
+static void lock_all(MktmeShadow *sh)
+{
+    for (int i = 0; i < SHADOW_STRIPES; i++) {
+        qemu_mutex_lock(&sh->stripe[i]);
+    }
+    qemu_mutex_lock(&sh->lock);
+}
+
+static void unlock_all(MktmeShadow *sh)
+{
+    qemu_mutex_unlock(&sh->lock);
+    for (int i = SHADOW_STRIPES - 1; i >= 0; i--) {
+        qemu_mutex_unlock(&sh->stripe[i]);
+    }
+}
+
+/*
+ * All locks held, no vCPU running: kill @evict LIVE slots from the
+ * clock hand on, recycle every DEAD slot, flush every TLB.  Returns with
+ * the stripes held and sh->lock dropped.
+ */
+static void shadow_collect(MktmeShadow *sh, uint32_t evict)
+{
+    GHashTableIter it;
+    gpointer key, val;
+    GPtrArray *pages = g_ptr_array_new();
+    GArray *code = g_array_new(false, false, sizeof(uint32_t));
+    CPUState *cs;
+
+    for (uint32_t n = 0; evict && n < sh->nr_slots; n++) {
+        MktmeSlot *s = &sh->slots[sh->hand];
+
+        sh->hand = (sh->hand + 1) % sh->nr_slots;
+        if (s->state == SLOT_LIVE) {
+            shadow_kill_slot(sh, s);
+            sh->evictions++;
+            evict--;
+        }
+    }
+    g_hash_table_iter_init(&it, sh->pages);
+    while (g_hash_table_iter_next(&it, &key, &val)) {
+        g_ptr_array_add(pages, val);
+    }
+    for (guint n = 0; n < pages->len; n++) {
+        shadow_recycle_locked(sh, g_ptr_array_index(pages, n), code);
+    }
+    g_ptr_array_free(pages, true);
+    sh->epochs++;
+    qemu_mutex_unlock(&sh->lock);
+    shadow_drop_code(sh, code);
+    CPU_FOREACH(cs) {
+        tlb_flush(cs);
+    }
+    shadow_watch_tlbs_flushed(sh);
+}
+
+static void unlock_stripes(MktmeShadow *sh)
+{
+    for (int i = SHADOW_STRIPES - 1; i >= 0; i--) {
+        qemu_mutex_unlock(&sh->stripe[i]);
+    }
+}
+
+void shadow_epoch_work(CPUState *cpu, run_on_cpu_data data)
+{
+    MktmeShadow *sh = data.host_ptr;
+    uint32_t evict;
+
+    qatomic_set(&sh->epoch_pending, false);
+    lock_all(sh);
+    evict = sh->nr_free ? 0 : MAX(sh->nr_slots / 8, 1);
+    shadow_collect(sh, evict);
+    unlock_stripes(sh);
+    trace_mktme_shadow_epoch(evict, sh->live, sh->nr_free);
+}
+
+void shadow_request_epoch(MktmeShadow *sh)
+{
+    CPUState *cs = current_cpu ?: first_cpu;
+
+    if (cs && !qatomic_xchg(&sh->epoch_pending, true)) {
+        async_safe_run_on_cpu(cs, shadow_epoch_work, RUN_ON_CPU_HOST_PTR(sh));
+    }
+}
+
+static bool vcpus_stopped(void)
+{
+    CPUState *cs;
+
+    CPU_FOREACH(cs) {
+        if (!cpu_is_stopped(cs)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+void mktme_shadow_drop_all(MktmeShadow *sh)
+{
+    GHashTableIter it;
+    gpointer key, val;
+    bool now;
+
+    if (!sh) {
+        return;
+    }
+    now = !current_cpu && vcpus_stopped();
+    lock_all(sh);
+    g_hash_table_iter_init(&it, sh->pages);
+    while (g_hash_table_iter_next(&it, &key, &val)) {
+        shadow_kill_page_locked(sh, val);
+    }
+    if (now) {
+        shadow_collect(sh, 0);
+        unlock_stripes(sh);
+    } else {
+        unlock_all(sh);
+    }
+    if (!now && current_cpu) {
+        /* Before this vCPU's next instruction (the helper ends the TB). */
+        async_safe_run_on_cpu(current_cpu, shadow_epoch_work,
+                              RUN_ON_CPU_HOST_PTR(sh));
+    } else if (!now) {
+        shadow_request_epoch(sh);
+    }
+}
+
+void shadow_turn_off(MktmeShadow *sh, const char *why)
+{
+    if (!sh->off) {
+        warn_report("mktme-guest: fast path off: %s", why);
+        qatomic_set(&sh->off, g_strdup(why));
+        mktme_shadow_drop_all(sh);
+    }
+}
+
+void shadow_vm_state(void *opaque, bool running, RunState state)
+{
+    if (!running) {
+        /* loadvm and incoming migration write R without telling us. */
+        mktme_shadow_drop_all(opaque);
+    }
+}
+

@@ -67,12 +67,11 @@ static void shadow_recycle_locked(MktmeShadow *sh, MktmePage *pg,
         sh->dead--;
     }
     if (pg->slots < 0) {
-        g_hash_table_remove(sh->pages, GUINT_TO_POINTER(pg->ram));
         if (!pg->r_code) {
             /* No TB on it: stores through KeyID 0 go fast again. */
             cpu_physical_memory_set_dirty_flag(pg->ram, DIRTY_MEMORY_CODE);
         }
-        g_free(pg);
+        g_hash_table_remove(sh->pages, GSIZE_TO_POINTER(pg->ram)); /* frees */
     }
 }
 
@@ -101,7 +100,7 @@ void shadow_recycle_page_locked(MktmeShadow *sh, MktmePage *pg)
 static void lock_all(MktmeShadow *sh)
 {
     for (int i = 0; i < SHADOW_STRIPES; i++) {
-        qemu_mutex_lock(&sh->stripe[i]);
+        qemu_rec_mutex_lock(&sh->stripe[i]);
     }
     qemu_mutex_lock(&sh->lock);
 }
@@ -110,7 +109,7 @@ static void unlock_all(MktmeShadow *sh)
 {
     qemu_mutex_unlock(&sh->lock);
     for (int i = SHADOW_STRIPES - 1; i >= 0; i--) {
-        qemu_mutex_unlock(&sh->stripe[i]);
+        qemu_rec_mutex_unlock(&sh->stripe[i]);
     }
 }
 
@@ -148,16 +147,21 @@ static void shadow_collect(MktmeShadow *sh, uint32_t evict)
     sh->epochs++;
     qemu_mutex_unlock(&sh->lock);
     shadow_drop_code(sh, code);
+    /*
+     * The pool out of every TLB, the vCPUs being stopped.  Not
+     * tlb_flush(): that may resize (free) the TLB of a vCPU that waits
+     * for the exclusive section halfway through an access.
+     */
     CPU_FOREACH(cs) {
-        tlb_flush(cs);
+        tlb_flush_host_range(cs, sh->pool_host,
+                             (size_t)sh->nr_slots * SHADOW_PAGE);
     }
-    shadow_watch_tlbs_flushed(sh);
 }
 
 static void unlock_stripes(MktmeShadow *sh)
 {
     for (int i = SHADOW_STRIPES - 1; i >= 0; i--) {
-        qemu_mutex_unlock(&sh->stripe[i]);
+        qemu_rec_mutex_unlock(&sh->stripe[i]);
     }
 }
 
@@ -206,6 +210,8 @@ void mktme_shadow_drop_all(MktmeShadow *sh)
     }
     now = !current_cpu && vcpus_stopped();
     lock_all(sh);
+    /* Fills that looked up RAM or keys before this must not publish. */
+    qatomic_store_release(&sh->gen, sh->gen + 1);
     g_hash_table_iter_init(&it, sh->pages);
     while (g_hash_table_iter_next(&it, &key, &val)) {
         shadow_kill_page_locked(sh, val);

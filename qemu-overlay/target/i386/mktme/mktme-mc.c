@@ -174,6 +174,7 @@ static MemTxResult mktme_mc_access(MktmeGuest *mg, hwaddr addr,
     unsigned off = pa & (MKTME_LINE_SIZE - 1);
     MktmeXform x = mktme_keyid_xform(p, keyid, pa);
     uint8_t buf[MKTME_LINE_SIZE];
+    QemuRecMutex *stripe;
     MktmeXform x0;
     bool ram;
     MemTxResult r;
@@ -198,23 +199,32 @@ static MemTxResult mktme_mc_access(MktmeGuest *mg, hwaddr addr,
                      : address_space_read(&address_space_memory, pa,
                                           MEMTXATTRS_UNSPECIFIED, data, size);
     }
+    /*
+     * Hold the page against the fast path's stores (slot_write) across
+     * the read-modify-write; address_space_write() refreshes the page's
+     * shadows under the same (recursive) lock.
+     */
+    stripe = mktme_shadow_lock_page(mg->mc->shadow, line);
     r = address_space_read(&address_space_memory, line,
                            MEMTXATTRS_UNSPECIFIED, buf, sizeof(buf));
     if (r != MEMTX_OK) {
-        return r;
+        goto out;
     }
     mktme_mc_view(mg, 0, x0, line, buf, true);         /* R -> DRAM */
     mktme_mc_view(mg, keyid, x, line, buf, false);     /* DRAM -> P */
     if (!write) {
         *data = ldn_le_p(buf + off, size);
-        mktme_wipe(buf, sizeof(buf));
-        return MEMTX_OK;
+        goto out;
     }
     stn_le_p(buf + off, size, *data);
     mktme_mc_view(mg, keyid, x, line, buf, true);      /* P -> DRAM */
     mktme_mc_view(mg, 0, x0, line, buf, false);        /* DRAM -> R */
     r = address_space_write(&address_space_memory, line,
                             MEMTXATTRS_UNSPECIFIED, buf, sizeof(buf));
+out:
+    if (stripe) {
+        qemu_rec_mutex_unlock(stripe);
+    }
     mktme_wipe(buf, sizeof(buf));
     return r;
 }
@@ -306,6 +316,14 @@ static IOMMUTLBEntry mktme_mc_translate(IOMMUMemoryRegion *iommu,
     return e;
 }
 
+/*
+ * Nothing outside TCG may map KeyIDs (VFIO would replay all 2^40 pages
+ * of them): no replay.
+ */
+static void mktme_mc_replay(IOMMUMemoryRegion *iommu, IOMMUNotifier *n)
+{
+}
+
 /* The KeyID is in the address, not in the attributes: one index. */
 static int mktme_mc_attrs_to_index(IOMMUMemoryRegion *iommu, MemTxAttrs attrs)
 {
@@ -323,6 +341,7 @@ static void mktme_iommu_memory_region_class_init(ObjectClass *klass,
     IOMMUMemoryRegionClass *imrc = IOMMU_MEMORY_REGION_CLASS(klass);
 
     imrc->translate = mktme_mc_translate;
+    imrc->replay = mktme_mc_replay;
     imrc->attrs_to_index = mktme_mc_attrs_to_index;
     imrc->num_indexes = mktme_mc_num_indexes;
 }
@@ -408,8 +427,11 @@ bool mktme_mc_init(MktmeGuest *mg, Error **errp)
 
     memory_region_init_io(&mc->crypto_mr, OBJECT(mg), &mktme_mc_crypto_ops,
                           mg, "mktme-crypto", top);
-    /* The ops lock what they need and never look at the vCPU. */
-    memory_region_enable_lockless_anywhere(&mc->crypto_mr);
+    /*
+     * Not lockless: its pass-through to devices needs the BQL and the
+     * vCPU's state (icount).  The BQL serialises its line updates; the
+     * page's stripe orders them with the fast path's.
+     */
     memory_region_add_subregion(get_system_memory(), MKTME_MC_CRYPTO_WINDOW,
                                 &mc->crypto_mr);
     memory_region_init_iommu(&mc->iommu, sizeof(mc->iommu),

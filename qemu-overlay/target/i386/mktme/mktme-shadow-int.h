@@ -10,10 +10,13 @@
  *   mktme-epoch.c    the slot life cycle: killing, recycling, epochs.
  *
  * Locks, outermost first (never take one while holding a later one):
- *   stripe[pa]  one of SHADOW_STRIPES mutexes chosen by the guest page:
- *               the contents of that page's slots and every write of its
- *               R lines made here;
- *   TCG's page locks (tb_invalidate_phys_range());
+ *   stripe[pa]  one of SHADOW_STRIPES recursive mutexes chosen by the
+ *               guest page: the contents of that page's slots and every
+ *               read-modify-write of its R lines (slot_write(), the
+ *               crypto region, which writes R with address_space_write()
+ *               and so comes back to watch_written() holding it);
+ *   TCG's page locks (tb_invalidate_phys_range()); TLB fills for code
+ *               run with one held, so fills only try the stripe;
  *   sh->lock    the index, the page table, slot states, the free list,
  *               the counters.  Held for lookups only: no crypto, no TCG.
  *
@@ -60,12 +63,13 @@ struct MktmePage {
     uint8_t *r;                 /* its host address */
     hwaddr pa;
     bool r_code;                /* R may hold TBs: keep it protected */
+    bool frozen;                /* a KeyID-0 store is landing: no fills */
     int32_t slots;              /* first slot, or -1 */
 };
 
 struct MktmeShadow {
     QemuMutex lock;
-    QemuMutex stripe[SHADOW_STRIPES];
+    QemuRecMutex stripe[SHADOW_STRIPES];
 
     MktmeShadowCipherFn *ciphers;
     void *opaque;
@@ -88,6 +92,7 @@ struct MktmeShadow {
     unsigned long *writable;
     uint64_t writable_pages;
 
+    uint32_t gen;               /* bumped when every slot is dropped */
     bool epoch_pending;         /* an epoch is queued */
     bool map_changed;           /* the memory map changed (listener) */
     char *off;                  /* set: the fast path is off, and why */
@@ -99,11 +104,11 @@ struct MktmeShadow {
     uint64_t fills, writes, refreshes, evictions, epochs;
 };
 
-/* The index key of @pa's page through @keyid (KeyIDs are below 4096) */
+/* The index key of @pa's page through @keyid (KeyIDs have 15 bits) */
 #define INDEX_KEY(pa, keyid) \
-    GUINT_TO_POINTER((uintptr_t)((pa) & TARGET_PAGE_MASK) | (keyid))
+    GSIZE_TO_POINTER((gsize)((pa) >> TARGET_PAGE_BITS) << 16 | (keyid))
 
-static inline QemuMutex *shadow_stripe(MktmeShadow *sh, hwaddr pa)
+static inline QemuRecMutex *shadow_stripe(MktmeShadow *sh, hwaddr pa)
 {
     return &sh->stripe[(pa / SHADOW_PAGE) % SHADOW_STRIPES];
 }
@@ -114,19 +119,21 @@ static inline uint8_t *slot_host(MktmeShadow *sh, uint32_t i)
 }
 
 /* mktme-shadow.c, mktme-epoch.c */
-/* Bring a slot's lines [off, off + len) up to date with R; stripe held */
+/*
+ * Bring a slot's lines [off, off + len) up to date with R (@zero: with
+ * zeroes, R having been discarded); stripe held.
+ */
 void shadow_refresh(MktmeShadow *sh, MktmeSlot *s, unsigned off,
-                    unsigned len);
+                    unsigned len, bool zero);
 /* Take every slot of @pg out of the index (stripe held) */
 void shadow_kill_page_locked(MktmeShadow *sh, MktmePage *pg);
 /* Recycle DEAD slots of @pg now: every vCPU is stopped, or the caller */
 void shadow_recycle_page_locked(MktmeShadow *sh, MktmePage *pg);
 /*
  * An epoch (exclusive work: every vCPU stopped): evict from a full pool,
- * recycle DEAD slots, flush every TLB.  shadow_request_epoch() queues
- * one on the calling vCPU (or the first), unless one is queued.
- * Recycling runs with every vCPU stopped: it invalidates TBs under
- * sh->lock, which is safe only while no TB can be made.
+ * recycle DEAD slots, drop the pool from every TLB.
+ * shadow_request_epoch() queues one on the calling vCPU (or the first),
+ * unless one is queued.
  */
 void shadow_epoch_work(CPUState *cpu, run_on_cpu_data data);
 void shadow_request_epoch(MktmeShadow *sh);
@@ -140,7 +147,5 @@ void shadow_watch_init(MktmeShadow *sh);
 void shadow_watch_cleanup(MktmeShadow *sh);
 /* Protect R page @ram against unnoticed writes (a page's first slot) */
 bool shadow_watch_page(MktmeShadow *sh, ram_addr_t ram);
-/* Every TLB was flushed: no TLB writes any page directly now */
-void shadow_watch_tlbs_flushed(MktmeShadow *sh);
 
 #endif

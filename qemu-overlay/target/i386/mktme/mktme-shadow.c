@@ -49,7 +49,7 @@
 
 static guint key_hash(gconstpointer k)
 {
-    uint64_t v = (uintptr_t)k;
+    uint64_t v = GPOINTER_TO_SIZE(k);
 
     return (guint)((v >> 12) * 0x9e3779b1u) ^ (guint)(v & 0xfff) ^
            (guint)(v >> 44);
@@ -110,14 +110,23 @@ static void slot_code_changed(MktmeShadow *sh, uint32_t i, unsigned off,
 }
 
 void shadow_refresh(MktmeShadow *sh, MktmeSlot *s, unsigned off,
-                    unsigned len)
+                    unsigned len, bool zero)
 {
     uint32_t i = s - sh->slots;
+    const MktmeXtsKey *c0 = s->c0, *ck = s->ck;
     uint8_t buf[SHADOW_PAGE];
 
     assert(QEMU_IS_ALIGNED(off | len, MKTME_LINE_SIZE));
-    read_line(buf, s->page->r + off, len);
-    view_of_r(s->c0, s->ck, s->pa + off, buf, len / MKTME_LINE_SIZE);
+    if (s->state == SLOT_DEAD) {
+        /* Maybe dropped for a re-key: the current keys. */
+        sh->ciphers(sh->opaque, s->pa, s->keyid, &c0, &ck);
+    }
+    if (zero) {
+        memset(buf, 0, len);
+    } else {
+        read_line(buf, s->page->r + off, len);
+    }
+    view_of_r(c0, ck, s->pa + off, buf, len / MKTME_LINE_SIZE);
     copy_line(slot_host(sh, i) + off, buf, len);
     mktme_wipe(buf, len);
     slot_code_changed(sh, i, off, len);
@@ -137,7 +146,7 @@ static MemTxResult slot_write(void *opaque, hwaddr addr, uint64_t data,
     MktmeSlot *s = &sh->slots[i];
     const MktmeXtsKey *c0, *ck;
     uint8_t p[MKTME_LINE_SIZE], r[MKTME_LINE_SIZE];
-    QemuMutex *stripe;
+    QemuRecMutex *stripe;
     MktmePage *pg;
     hwaddr pa;
 
@@ -148,9 +157,9 @@ static MemTxResult slot_write(void *opaque, hwaddr addr, uint64_t data,
     /* Slots are recycled only by epochs, which this vCPU holds off. */
     pa = qatomic_read(&s->pa);
     stripe = shadow_stripe(sh, pa);
-    qemu_mutex_lock(stripe);
+    qemu_rec_mutex_lock(stripe);
     if ((s->state != SLOT_LIVE && s->state != SLOT_DEAD) || s->pa != pa) {
-        qemu_mutex_unlock(stripe);
+        qemu_rec_mutex_unlock(stripe);
         return MEMTX_OK;
     }
     pg = s->page;
@@ -168,13 +177,12 @@ static MemTxResult slot_write(void *opaque, hwaddr addr, uint64_t data,
     memcpy(r, p, sizeof(r));
     r_of_view(c0, ck, pa + off, r, 1);
     copy_line(pg->r + off, r, MKTME_LINE_SIZE);
-    if (s->state == SLOT_LIVE) {
-        copy_line(slot_host(sh, i) + off, p, MKTME_LINE_SIZE);
-        slot_code_changed(sh, i, off, MKTME_LINE_SIZE);
-    }
+    /* DEAD slots may still be in TLBs (until the epoch): keep them too. */
+    copy_line(slot_host(sh, i) + off, p, MKTME_LINE_SIZE);
+    slot_code_changed(sh, i, off, MKTME_LINE_SIZE);
     for (int32_t j = pg->slots; j >= 0; j = sh->slots[j].next) {
-        if (j != i && sh->slots[j].state == SLOT_LIVE) {
-            shadow_refresh(sh, &sh->slots[j], off, MKTME_LINE_SIZE);
+        if (j != i) {
+            shadow_refresh(sh, &sh->slots[j], off, MKTME_LINE_SIZE, false);
         }
     }
     /* R changed behind TCG: its code, migration and display must know. */
@@ -184,7 +192,7 @@ static MemTxResult slot_write(void *opaque, hwaddr addr, uint64_t data,
     }
     cpu_physical_memory_set_dirty_range(pg->ram + off, MKTME_LINE_SIZE,
                                         DIRTY_CLIENTS_NOCODE);
-    qemu_mutex_unlock(stripe);
+    qemu_rec_mutex_unlock(stripe);
     mktme_wipe(p, sizeof(p));
     mktme_wipe(r, sizeof(r));
     qatomic_add(&sh->writes, 1);
@@ -199,6 +207,18 @@ static MemTxResult slot_read(void *opaque, hwaddr addr, uint64_t *data,
     /* Only reached with ROMD mode off, which never happens. */
     *data = ldn_le_p(sh->pool_host + addr, size);
     return MEMTX_OK;
+}
+
+QemuRecMutex *mktme_shadow_lock_page(MktmeShadow *sh, hwaddr pa)
+{
+    QemuRecMutex *stripe;
+
+    if (!sh) {
+        return NULL;
+    }
+    stripe = shadow_stripe(sh, pa);
+    qemu_rec_mutex_lock(stripe);
+    return stripe;
 }
 
 static const MemoryRegionOps slot_ops = {
@@ -221,7 +241,7 @@ int64_t mktme_shadow_find(MktmeShadow *sh, hwaddr pa, uint16_t keyid)
     qemu_mutex_lock(&sh->lock);
     v = g_hash_table_lookup(sh->index, INDEX_KEY(pa, keyid));
     qemu_mutex_unlock(&sh->lock);
-    return v ? (int64_t)GPOINTER_TO_UINT(v) - 1 : -1;
+    return v ? (int64_t)GPOINTER_TO_SIZE(v) - 1 : -1;
 }
 
 bool mktme_shadow_usable(MktmeShadow *sh, IOMMUAccessFlags flag)
@@ -259,7 +279,7 @@ static bool shadow_ram_page(hwaddr pa, ram_addr_t *ram, uint8_t **r)
 
 int64_t mktme_shadow_get(MktmeShadow *sh, hwaddr pa, uint16_t keyid)
 {
-    QemuMutex *stripe = shadow_stripe(sh, pa);
+    QemuRecMutex *stripe = shadow_stripe(sh, pa);
     const MktmeXtsKey *c0, *ck;
     MktmePage *pg;
     MktmeSlot *s;
@@ -268,6 +288,7 @@ int64_t mktme_shadow_get(MktmeShadow *sh, hwaddr pa, uint16_t keyid)
     gpointer v;
     uint32_t i;
     bool watch = false;
+    uint32_t gen = qatomic_load_acquire(&sh->gen);
 
     pa &= TARGET_PAGE_MASK;
     if (!shadow_ram_page(pa, &ram, &r)) {
@@ -275,24 +296,36 @@ int64_t mktme_shadow_get(MktmeShadow *sh, hwaddr pa, uint16_t keyid)
     }
     sh->ciphers(sh->opaque, pa, keyid, &c0, &ck);
 
-    qemu_mutex_lock(stripe);
+    /*
+     * A TLB fill for code runs with a TCG page lock held, which holders
+     * of the stripe may wait for (TB invalidation): only try it.
+     */
+    if (qemu_rec_mutex_trylock(stripe) != 0) {
+        return -1;
+    }
     qemu_mutex_lock(&sh->lock);
+    pg = g_hash_table_lookup(sh->pages, GSIZE_TO_POINTER(ram));
+    if (sh->gen != gen || (pg && pg->frozen)) {
+        /* Keys or the map changed since the lookups, or a store lands. */
+        qemu_mutex_unlock(&sh->lock);
+        qemu_rec_mutex_unlock(stripe);
+        return -1;
+    }
     v = g_hash_table_lookup(sh->index, INDEX_KEY(pa, keyid));
     if (v || sh->off || !sh->nr_free) {
         bool full = !v && !sh->off;
 
         qemu_mutex_unlock(&sh->lock);
-        qemu_mutex_unlock(stripe);
+        qemu_rec_mutex_unlock(stripe);
         if (full) {
             /* This access takes the crypto region; the epoch evicts. */
             shadow_request_epoch(sh);
         }
-        return v ? (int64_t)GPOINTER_TO_UINT(v) - 1 : -1;
+        return v ? (int64_t)GPOINTER_TO_SIZE(v) - 1 : -1;
     }
     i = sh->free[--sh->nr_free];
     s = &sh->slots[i];
     s->state = SLOT_FILLING;
-    pg = g_hash_table_lookup(sh->pages, GUINT_TO_POINTER(ram));
     if (pg && pg->pa != pa) {
         /*
          * The same RAM at a second address (an alias, or the map moved
@@ -301,19 +334,21 @@ int64_t mktme_shadow_get(MktmeShadow *sh, hwaddr pa, uint16_t keyid)
         s->state = SLOT_FREE;
         sh->nr_free++;
         qemu_mutex_unlock(&sh->lock);
-        qemu_mutex_unlock(stripe);
+        qemu_rec_mutex_unlock(stripe);
         return -1;
     }
     if (!pg) {
         pg = g_new0(MktmePage, 1);
         *pg = (MktmePage) { .ram = ram, .r = r, .pa = pa, .slots = -1 };
-        g_hash_table_insert(sh->pages, GUINT_TO_POINTER(ram), pg);
+        g_hash_table_insert(sh->pages, GSIZE_TO_POINTER(ram), pg);
         watch = true;
     }
     qemu_mutex_unlock(&sh->lock);
 
     if (watch && !shadow_watch_page(sh, ram)) {
+        qemu_mutex_lock(&sh->lock);
         pg->r_code = true;
+        qemu_mutex_unlock(&sh->lock);
     }
     host = slot_host(sh, i);
     read_line(host, r, SHADOW_PAGE);
@@ -326,11 +361,11 @@ int64_t mktme_shadow_get(MktmeShadow *sh, hwaddr pa, uint16_t keyid)
     };
     pg->slots = i;
     g_hash_table_insert(sh->index, INDEX_KEY(pa, keyid),
-                        GUINT_TO_POINTER(i + 1));
+                        GSIZE_TO_POINTER(i + 1));
     qatomic_set(&sh->live, sh->live + 1);
     sh->fills++;
     qemu_mutex_unlock(&sh->lock);
-    qemu_mutex_unlock(stripe);
+    qemu_rec_mutex_unlock(stripe);
     trace_mktme_shadow_fill(pa, keyid, i);
     return i;
 }
@@ -372,10 +407,10 @@ MktmeShadow *mktme_shadow_new(uint64_t size, MktmeShadowCipherFn *ciphers,
     }
     sh->nr_free = slots;
     sh->index = g_hash_table_new(key_hash, g_direct_equal);
-    sh->pages = g_hash_table_new(key_hash, g_direct_equal);
+    sh->pages = g_hash_table_new_full(key_hash, g_direct_equal, NULL, g_free);
     qemu_mutex_init(&sh->lock);
     for (int i = 0; i < SHADOW_STRIPES; i++) {
-        qemu_mutex_init(&sh->stripe[i]);
+        qemu_rec_mutex_init(&sh->stripe[i]);
     }
     memory_region_add_subregion(get_system_memory(), MKTME_SHADOW_WINDOW,
                                 &sh->pool);
@@ -397,8 +432,7 @@ void mktme_shadow_free(MktmeShadow *sh)
     /* Plaintext of guest pages: wipe before the pool goes. */
     mktme_wipe(sh->pool_host, (size_t)sh->nr_slots * SHADOW_PAGE);
     g_hash_table_destroy(sh->index);
-    g_hash_table_foreach(sh->pages, (GHFunc)g_free, NULL);
-    g_hash_table_destroy(sh->pages);
+    g_hash_table_destroy(sh->pages);    /* frees the page records */
     g_free(sh->slots);
     g_free(sh->free);
     g_free(sh->off);

@@ -7,12 +7,10 @@
  * include/exec/cputlb.h), so that every write to them is seen:
  *
  * - a vCPU store through KeyID 0 (or any mapping of R) traps before it
- *   lands: the page's slots are taken out of the index and out of every
- *   TLB in an exclusive section, so that no vCPU reads a slot that lacks
- *   the store; later uses through the KeyID fill a new slot.  A vCPU that
- *   holds the BQL (interrupt and exception delivery push frames with it)
- *   cannot wait for the others: it drops the slots from its own TLB and
- *   queues an epoch that runs before its next instruction;
+ *   lands: the instruction runs again in an exclusive section, where the
+ *   page's slots leave the index and every TLB before the store lands,
+ *   so that no vCPU reads a slot that lacks it; later uses through the
+ *   KeyID fill a new slot (watch_cpu_write());
  * - DMA, address_space_write() and friends, and discards (balloon,
  *   virtio-mem) are reported after the fact: the slots' lines are
  *   refreshed from R, D_k(E_0(R)), before the device completes the
@@ -22,8 +20,7 @@
  *
  * The DIRTY_MEMORY_CODE bit of a page is cleared without walking every
  * TLB when no TLB can write the page directly: @writable records the
- * pages a TLB entry has mapped writable since the last epoch (which
- * flushes every TLB).
+ * pages a TLB entry has ever mapped writable.
  *
  * vhost and VFIO write guest RAM from outside QEMU, unseen: with either
  * present the fast path turns itself off (the crypto region, which
@@ -43,6 +40,7 @@
 #include "exec/cputlb.h"
 #include "exec/exec-all.h"
 #include "exec/ram_addr.h"
+#include "exec/translation-block.h"
 #include "hw/core/cpu.h"
 #include "mktme-shadow-int.h"
 #include "trace.h"
@@ -54,7 +52,7 @@ static MktmeShadow *watched;
 static MktmePage *page_of(MktmeShadow *sh, ram_addr_t ram)
 {
     return g_hash_table_lookup(sh->pages,
-                               GUINT_TO_POINTER(ram & TARGET_PAGE_MASK));
+                               GSIZE_TO_POINTER(ram & TARGET_PAGE_MASK));
 }
 
 static bool page_watched(MktmeShadow *sh, ram_addr_t ram, hwaddr *pa)
@@ -73,10 +71,10 @@ static bool page_watched(MktmeShadow *sh, ram_addr_t ram, hwaddr *pa)
 /* Take @ram's slots away and out of every TLB: the vCPUs are stopped. */
 static void kill_now(MktmeShadow *sh, ram_addr_t ram, hwaddr pa)
 {
-    QemuMutex *stripe = shadow_stripe(sh, pa);
+    QemuRecMutex *stripe = shadow_stripe(sh, pa);
     MktmePage *pg;
 
-    qemu_mutex_lock(stripe);
+    qemu_rec_mutex_lock(stripe);
     qemu_mutex_lock(&sh->lock);
     pg = page_of(sh, ram);
     if (pg) {
@@ -93,11 +91,20 @@ static void kill_now(MktmeShadow *sh, ram_addr_t ram, hwaddr pa)
         }
         shadow_recycle_page_locked(sh, pg);
     }
-    qemu_mutex_unlock(stripe);
+    qemu_rec_mutex_unlock(stripe);
 }
 
-/* A vCPU is about to store @size bytes at @ram through a direct mapping */
-static void watch_cpu_write(CPUState *cs, ram_addr_t ram, unsigned size)
+/*
+ * A vCPU is about to store @size bytes at @ram through a direct mapping.
+ * The slots must go, and none be refilled from R before the store lands:
+ * the instruction is run again alone (cpu_exec_step_atomic()), every
+ * other vCPU stopped, and the slots go then.  Where it cannot be rerun
+ * (no return address, or the BQL held: interrupt and exception delivery
+ * push frames with it), the page is frozen (no fills) until an epoch
+ * that runs before this vCPU's next instruction.
+ */
+static void watch_cpu_write(CPUState *cs, ram_addr_t ram, unsigned size,
+                            uintptr_t ra)
 {
     MktmeShadow *sh = qatomic_read(&watched);
     hwaddr pa;
@@ -106,46 +113,40 @@ static void watch_cpu_write(CPUState *cs, ram_addr_t ram, unsigned size)
         return;
     }
     trace_mktme_shadow_cpu_write(pa, ram);
-    if (cpu_in_exclusive_context(cs)) {
+    if (!(cs->tcg_cflags & CF_PARALLEL) || cpu_in_exclusive_context(cs)) {
+        /* No other vCPU runs now (one vCPU, round-robin, exclusive) */
         kill_now(sh, ram, pa);
-    } else if (bql_locked()) {
-        QemuMutex *stripe = shadow_stripe(sh, pa);
+    } else if (ra && !bql_locked()) {
+        cpu_loop_exit_atomic(cs, ra);
+    } else {
+        QemuRecMutex *stripe = shadow_stripe(sh, pa);
         MktmePage *pg;
 
-        qemu_mutex_lock(stripe);
+        qemu_rec_mutex_lock(stripe);
         qemu_mutex_lock(&sh->lock);
         pg = page_of(sh, ram);
         if (pg) {
+            pg->frozen = true;
             shadow_kill_page_locked(sh, pg);
             for (int32_t j = pg->slots; j >= 0; j = sh->slots[j].next) {
                 tlb_flush_host_range(cs, slot_host(sh, j), SHADOW_PAGE);
             }
         }
         qemu_mutex_unlock(&sh->lock);
-        qemu_mutex_unlock(stripe);
+        qemu_rec_mutex_unlock(stripe);
         /* The other vCPUs' TLBs, before this one runs again. */
         async_safe_run_on_cpu(cs, shadow_epoch_work,
                               RUN_ON_CPU_HOST_PTR(sh));
-    } else if (cs->running) {
-        cpu_exec_end(cs);
-        start_exclusive();
-        kill_now(sh, ram, pa);
-        end_exclusive();
-        cpu_exec_start(cs);
-    } else {
-        start_exclusive();
-        kill_now(sh, ram, pa);
-        end_exclusive();
     }
 }
 
-/* [@ram, +@len) was written (after the fact) by DMA or the like */
-static void watch_written(ram_addr_t ram, ram_addr_t len)
+/* [@ram, +@len) was written (after the fact), or discarded (@zero) */
+static void watch_range(ram_addr_t ram, ram_addr_t len, bool zero)
 {
     MktmeShadow *sh = qatomic_read(&watched);
     ram_addr_t end = ram + len;
 
-    if (!sh || !qatomic_read(&sh->live)) {
+    if (!sh || (!qatomic_read(&sh->live) && !qatomic_read(&sh->dead))) {
         return;
     }
     RCU_READ_LOCK_GUARD();      /* the slots' ciphers */
@@ -154,7 +155,7 @@ static void watch_written(ram_addr_t ram, ram_addr_t len)
         ram_addr_t lo = MAX(page, ram), hi = MIN(page + SHADOW_PAGE, end);
         unsigned off = QEMU_ALIGN_DOWN(lo - page, MKTME_LINE_SIZE);
         unsigned n = QEMU_ALIGN_UP(hi - page, MKTME_LINE_SIZE) - off;
-        QemuMutex *stripe;
+        QemuRecMutex *stripe;
         MktmePage *pg;
         hwaddr pa;
 
@@ -162,18 +163,31 @@ static void watch_written(ram_addr_t ram, ram_addr_t len)
             continue;
         }
         stripe = shadow_stripe(sh, pa);
-        qemu_mutex_lock(stripe);
+        qemu_rec_mutex_lock(stripe);
         qemu_mutex_lock(&sh->lock);
         pg = page_of(sh, page);
         qemu_mutex_unlock(&sh->lock);
+        if (pg && pg->pa != pa) {
+            pg = NULL;      /* another page now, under another stripe */
+        }
+        /* DEAD slots too: some TLB may map them until the epoch. */
         for (int32_t j = pg ? pg->slots : -1; j >= 0;
              j = sh->slots[j].next) {
-            if (sh->slots[j].state == SLOT_LIVE) {
-                shadow_refresh(sh, &sh->slots[j], off, n);
-            }
+            shadow_refresh(sh, &sh->slots[j], off, n, zero);
         }
-        qemu_mutex_unlock(stripe);
+        qemu_rec_mutex_unlock(stripe);
     }
+}
+
+static void watch_written(ram_addr_t ram, ram_addr_t len)
+{
+    watch_range(ram, len, false);
+}
+
+/* Discarded R reads as zeroes: do not read it (that would refault it). */
+static void watch_discarded(ram_addr_t ram, ram_addr_t len)
+{
+    watch_range(ram, len, true);
 }
 
 /* TCG's page lock is held: sh->lock only. */
@@ -227,6 +241,7 @@ static void watch_writable(ram_addr_t ram)
 static const RAMWatchOps watch_ops = {
     .cpu_write = watch_cpu_write,
     .written = watch_written,
+    .discarded = watch_discarded,
     .code = watch_code,
     .keep_protected = watch_keep_protected,
     .writable = watch_writable,
@@ -256,11 +271,6 @@ bool shadow_watch_page(MktmeShadow *sh, ram_addr_t ram)
         tlb_reset_dirty_range_all(ram & TARGET_PAGE_MASK, SHADOW_PAGE);
     }
     return dirty;
-}
-
-void shadow_watch_tlbs_flushed(MktmeShadow *sh)
-{
-    bitmap_zero(sh->writable, sh->writable_pages);
 }
 
 /* vhost and VFIO write guest RAM behind QEMU's back. */

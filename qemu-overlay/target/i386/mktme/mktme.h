@@ -177,6 +177,11 @@ void mktme_shadow_drop_all(MktmeShadow *sh);
 bool mktme_shadow_usable(MktmeShadow *sh, IOMMUAccessFlags flag);
 /* The slot of @pa through @keyid, or -1 (no allocation). */
 int64_t mktme_shadow_find(MktmeShadow *sh, hwaddr pa, uint16_t keyid);
+/*
+ * Lock guest page @pa against the fast path's stores (recursive), or
+ * return NULL if there is no fast path.
+ */
+QemuRecMutex *mktme_shadow_lock_page(MktmeShadow *sh, hwaddr pa);
 /* Find or make the slot of RAM page @pa through @keyid, or -1. */
 int64_t mktme_shadow_get(MktmeShadow *sh, hwaddr pa, uint16_t keyid);
 /* Fill in @fp (off_reason too). */
@@ -199,6 +204,11 @@ static inline int64_t mktme_shadow_find(MktmeShadow *sh, hwaddr pa,
                                         uint16_t keyid)
 {
     return -1;
+}
+static inline QemuRecMutex *mktme_shadow_lock_page(MktmeShadow *sh,
+                                                   hwaddr pa)
+{
+    return NULL;
 }
 static inline int64_t mktme_shadow_get(MktmeShadow *sh, hwaddr pa,
                                        uint16_t keyid)

@@ -152,6 +152,8 @@ static void mktme_platform_reset_handler(void *opaque)
 
     MktmePlatform *p = mg->platform;
 
+    /* Ciphers are built from the key table in any thread (DMA hooks) */
+    mktme_mc_lock(mg);
     mktme_platform_reset(p);
     if (mg->activate) {
         /*
@@ -170,6 +172,7 @@ static void mktme_platform_reset_handler(void *opaque)
 
         assert(r == 0);
     }
+    mktme_mc_unlock(mg);
     mktme_mc_update(mg);
 }
 

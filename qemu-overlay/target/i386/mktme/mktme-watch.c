@@ -227,6 +227,7 @@ static bool watch_keep_protected(ram_addr_t ram)
     return keep;
 }
 
+/* Under the installing vCPU's TLB lock */
 static void watch_writable(ram_addr_t ram)
 {
     MktmeShadow *sh = qatomic_read(&watched);
@@ -261,10 +262,9 @@ bool shadow_watch_page(MktmeShadow *sh, ram_addr_t ram)
     }
     /*
      * A TLB entry made before the bit was cleared may write the page
-     * without noticing: give such entries TLB_NOTDIRTY.  (An entry being
-     * installed right now, its dirty check done, can still slip through
-     * until the next epoch; a store racing with the page's first use
-     * through another KeyID.)
+     * without noticing: give such entries TLB_NOTDIRTY.  An entry being
+     * installed now either saw the bit clear or set its @writable bit,
+     * both under its TLB lock, which tlb_reset_dirty() takes too.
      */
     if (dirty && (page >= sh->writable_pages ||
                   test_bit(page, sh->writable))) {

@@ -554,8 +554,9 @@ static void check_fast_path(Run *run)
     }
     if (g_test_verbose() || run->failures) {
         g_printerr("fast path: %s; %" PRId64 " fills, %" PRId64
-                   " write-backs\n", off ?: "on", fills,
-                   qdict_get_int(fp, "write-backs"));
+                   " writes, %" PRId64 " refreshes\n", off ?: "on", fills,
+                   qdict_get_try_int(fp, "writes", 0),
+                   qdict_get_try_int(fp, "refreshes", 0));
     }
     qobject_unref(rsp);
 }

@@ -602,9 +602,11 @@ static void check_query(Run *run)
     if (run->c->shadow && !strcmp(run->c->shadow, "0")) {
         g_assert_cmpstr(off, ==, "shadow-size=0");
     }
-    g_test_message("fast path: %s; fills %" PRId64 ", write-backs %" PRId64,
-                   off ? off : "on", qdict_get_try_int(fp, "fills", 0),
-                   qdict_get_try_int(fp, "write-backs", 0));
+    g_test_message("fast path: %s; fills %" PRId64 ", writes %" PRId64
+                   ", refreshes %" PRId64, off ? off : "on",
+                   qdict_get_try_int(fp, "fills", 0),
+                   qdict_get_try_int(fp, "writes", 0),
+                   qdict_get_try_int(fp, "refreshes", 0));
     qobject_unref(rsp);
 }
 

@@ -105,18 +105,23 @@ static void lock_all(MktmeShadow *sh)
     qemu_mutex_lock(&sh->lock);
 }
 
-static void unlock_all(MktmeShadow *sh)
+static void unlock_stripes(MktmeShadow *sh)
 {
-    qemu_mutex_unlock(&sh->lock);
     for (int i = SHADOW_STRIPES - 1; i >= 0; i--) {
         qemu_rec_mutex_unlock(&sh->stripe[i]);
     }
 }
 
+static void unlock_all(MktmeShadow *sh)
+{
+    qemu_mutex_unlock(&sh->lock);
+    unlock_stripes(sh);
+}
+
 /*
  * All locks held, no vCPU running: kill @evict LIVE slots from the
- * clock hand on, recycle every DEAD slot, flush every TLB.  Returns with
- * the stripes held and sh->lock dropped.
+ * clock hand on, recycle every DEAD slot, drop the pool from every TLB.
+ * Returns with the stripes held and sh->lock dropped.
  */
 static void shadow_collect(MktmeShadow *sh, uint32_t evict)
 {
@@ -144,7 +149,6 @@ static void shadow_collect(MktmeShadow *sh, uint32_t evict)
         shadow_recycle_locked(sh, g_ptr_array_index(pages, n), code);
     }
     g_ptr_array_free(pages, true);
-    sh->epochs++;
     qemu_mutex_unlock(&sh->lock);
     shadow_drop_code(sh, code);
     /*
@@ -155,13 +159,6 @@ static void shadow_collect(MktmeShadow *sh, uint32_t evict)
     CPU_FOREACH(cs) {
         tlb_flush_host_range(cs, sh->pool_host,
                              (size_t)sh->nr_slots * SHADOW_PAGE);
-    }
-}
-
-static void unlock_stripes(MktmeShadow *sh)
-{
-    for (int i = SHADOW_STRIPES - 1; i >= 0; i--) {
-        qemu_rec_mutex_unlock(&sh->stripe[i]);
     }
 }
 

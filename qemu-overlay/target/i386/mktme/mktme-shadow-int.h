@@ -101,7 +101,7 @@ struct MktmeShadow {
     VMChangeStateEntry *vmstate;
 
     /* counters for query-mktme */
-    uint64_t fills, writes, refreshes, evictions, epochs;
+    uint64_t fills, writes, refreshes, evictions;
 };
 
 /* The index key of @pa's page through @keyid (KeyIDs have 15 bits) */

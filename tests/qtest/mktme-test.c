@@ -244,14 +244,17 @@ static void test_query_fast_path(void)
                  "{\"encrypted-memory\": 134217728, \"keys\": 63, "
                  "\"fast-path\": {\"fills\": 0, \"in-use\": 0, "
                  "\"slots\": 256, \"writes\": 0, \"refreshes\": 0, "
-                 "\"evictions\": 0}, "
+                 "\"evictions\": 0, \"write-back-slots\": 0, "
+                 "\"write-backs\": 0, \"demotions\": 0}, "
                  "\"keyid-bits\": 6, \"guest-visible\": true, "
                  "\"key-source\": \"random\", "
                  "\"algorithm\": \"aes-xts-128\", \"accel\": \"tcg\", "
                  "\"policy\": \"required\", \"enabled\": true}");
     g_assert_nonnull(strstr(hmp, "fast path: 0 of 256 shadow slots in use, "
                                  "0 fills, 0 writes, 0 refreshes, "
-                                 "0 evictions\r\n"));
+                                 "0 evictions\r\n"
+                                 "fast path write-back: 0 slots, 0 lines "
+                                 "written back, 0 demotions\r\n"));
     qtest_quit(qts);
 
     qts = qtest_init(BASE_ARGS
@@ -263,7 +266,8 @@ static void test_query_fast_path(void)
                  "{\"encrypted-memory\": 134217728, \"keys\": 63, "
                  "\"fast-path\": {\"fills\": 0, \"in-use\": 0, "
                  "\"slots\": 24576, \"writes\": 0, \"refreshes\": 0, "
-                 "\"evictions\": 0}, "
+                 "\"evictions\": 0, \"write-back-slots\": 0, "
+                 "\"write-backs\": 0, \"demotions\": 0}, "
                  "\"keyid-bits\": 6, \"guest-visible\": true, "
                  "\"key-source\": \"random\", "
                  "\"algorithm\": \"aes-xts-128\", \"accel\": \"tcg\", "
@@ -280,7 +284,9 @@ static void test_query_fast_path(void)
                  "{\"encrypted-memory\": 134217728, \"keys\": 63, "
                  "\"fast-path\": {\"fills\": 0, \"in-use\": 0, "
                  "\"slots\": 0, \"writes\": 0, \"refreshes\": 0, "
-                 "\"evictions\": 0, \"off-reason\": \"shadow-size=0\"}, "
+                 "\"evictions\": 0, \"write-back-slots\": 0, "
+                 "\"write-backs\": 0, \"demotions\": 0, "
+                 "\"off-reason\": \"shadow-size=0\"}, "
                  "\"keyid-bits\": 6, \"guest-visible\": true, "
                  "\"key-source\": \"random\", "
                  "\"algorithm\": \"aes-xts-128\", \"accel\": \"tcg\", "

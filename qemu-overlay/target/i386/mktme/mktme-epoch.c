@@ -59,6 +59,14 @@ static void shadow_recycle_locked(MktmeShadow *sh, MktmePage *pg,
             continue;
         }
         *link = s->next;
+        if (s->wb) {
+            /* Synced by the caller: the vCPUs are stopped. */
+            s->wb = false;
+            qatomic_dec(&sh->wb_slots);
+            if (pg->ram >> TARGET_PAGE_BITS < sh->writable_pages) {
+                clear_bit_atomic(pg->ram >> TARGET_PAGE_BITS, sh->wb);
+            }
+        }
         if (s->has_code) {
             g_array_append_val(code, i);
         }
@@ -79,10 +87,15 @@ static void shadow_recycle_locked(MktmeShadow *sh, MktmePage *pg,
 static void shadow_drop_code(MktmeShadow *sh, GArray *code)
 {
     for (guint n = 0; n < code->len; n++) {
-        ram_addr_t ram = sh->pool_ram +
-            (ram_addr_t)g_array_index(code, uint32_t, n) * SHADOW_PAGE;
+        uint32_t i = g_array_index(code, uint32_t, n);
 
-        tb_invalidate_phys_range(ram, ram + SHADOW_PAGE - 1);
+        slot_drop_tbs(sh, i, 0, SHADOW_PAGE);
+        if (sh->wb_on) {
+            /* Stores through the RAM view go straight again. */
+            cpu_physical_memory_set_dirty_flag(sh->pool_rw_ram +
+                                               (ram_addr_t)i * SHADOW_PAGE,
+                                               DIRTY_MEMORY_CODE);
+        }
     }
     g_array_free(code, true);
 }
@@ -97,12 +110,40 @@ void shadow_recycle_page_locked(MktmeShadow *sh, MktmePage *pg)
     shadow_drop_code(sh, code);
 }
 
-static void lock_all(MktmeShadow *sh)
+static void lock_stripes(MktmeShadow *sh)
 {
     for (int i = 0; i < SHADOW_STRIPES; i++) {
         qemu_rec_mutex_lock(&sh->stripe[i]);
     }
+}
+
+static void lock_all(MktmeShadow *sh)
+{
+    lock_stripes(sh);
     qemu_mutex_lock(&sh->lock);
+}
+
+/* Bring R up to date with every write-back slot: stripes held. */
+static void sync_all_locked(MktmeShadow *sh)
+{
+    GPtrArray *pages;
+    GHashTableIter it;
+    gpointer key, val;
+
+    if (!qatomic_read(&sh->wb_slots)) {
+        return;
+    }
+    pages = g_ptr_array_new();
+    qemu_mutex_lock(&sh->lock);
+    g_hash_table_iter_init(&it, sh->pages);
+    while (g_hash_table_iter_next(&it, &key, &val)) {
+        g_ptr_array_add(pages, val);
+    }
+    qemu_mutex_unlock(&sh->lock);
+    for (guint n = 0; n < pages->len; n++) {
+        shadow_wb_sync_page_locked(sh, g_ptr_array_index(pages, n));
+    }
+    g_ptr_array_free(pages, true);
 }
 
 static void unlock_stripes(MktmeShadow *sh)
@@ -141,11 +182,19 @@ static void shadow_collect(MktmeShadow *sh, uint32_t evict)
             evict--;
         }
     }
+    /* The last stores into DEAD write-back slots (crypto: no sh->lock) */
+    qemu_mutex_unlock(&sh->lock);
+    shadow_wb_epoch_locked(sh);
+    qemu_mutex_lock(&sh->lock);
     g_hash_table_iter_init(&it, sh->pages);
     while (g_hash_table_iter_next(&it, &key, &val)) {
         g_ptr_array_add(pages, val);
     }
-    for (guint n = 0; n < pages->len; n++) {
+    /*
+     * A vCPU stopped halfway through an access may still use a slot it
+     * looked up: leave DEAD slots to the next epoch.
+     */
+    for (guint n = 0; !qatomic_read(&sh->midaccess) && n < pages->len; n++) {
         shadow_recycle_locked(sh, g_ptr_array_index(pages, n), code);
     }
     g_ptr_array_free(pages, true);
@@ -206,7 +255,10 @@ void mktme_shadow_drop_all(MktmeShadow *sh)
         return;
     }
     now = !current_cpu && vcpus_stopped();
-    lock_all(sh);
+    lock_stripes(sh);
+    /* R current: with the keys the slots were made with */
+    sync_all_locked(sh);
+    qemu_mutex_lock(&sh->lock);
     /* Fills that looked up RAM or keys before this must not publish. */
     qatomic_store_release(&sh->gen, sh->gen + 1);
     g_hash_table_iter_init(&it, sh->pages);

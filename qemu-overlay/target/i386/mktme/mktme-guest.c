@@ -152,6 +152,10 @@ static void mktme_platform_reset_handler(void *opaque)
 
     MktmePlatform *p = mg->platform;
 
+    if (mg->mc) {
+        /* Write-back slots hold data for the keys about to go */
+        mktme_shadow_sync_all(mg->mc->shadow);
+    }
     /* Ciphers are built from the key table in any thread (DMA hooks) */
     mktme_mc_lock(mg);
     mktme_platform_reset(p);
@@ -502,6 +506,17 @@ OBJECT_DEFINE_SIMPLE_TYPE_WITH_INTERFACES(MktmeGuest, mktme_guest,
                                    { TYPE_USER_CREATABLE },
                                    { NULL })
 
+static bool mktme_guest_get_shadow_write_back(Object *obj, Error **errp)
+{
+    return MKTME_GUEST(obj)->shadow_write_back;
+}
+
+static void mktme_guest_set_shadow_write_back(Object *obj, bool value,
+                                              Error **errp)
+{
+    MKTME_GUEST(obj)->shadow_write_back = value;
+}
+
 static void mktme_guest_get_shadow_size(Object *obj, Visitor *v,
                                         const char *name, void *opaque,
                                         Error **errp)
@@ -565,6 +580,12 @@ static void mktme_guest_class_init(ObjectClass *oc, void *data)
                               mktme_guest_set_shadow_size, NULL, NULL);
     object_class_property_set_description(oc, "shadow-size",
         "Bytes of plaintext shadows for the TCG fast path (0: none)");
+    object_class_property_add_bool(oc, "shadow-write-back",
+                                   mktme_guest_get_shadow_write_back,
+                                   mktme_guest_set_shadow_write_back);
+    object_class_property_set_description(oc, "shadow-write-back",
+        "Let pages used through one KeyID take stores directly (TCG fast "
+        "path; on by default)");
 }
 
 static void mktme_guest_init(Object *obj)
@@ -585,6 +606,7 @@ static void mktme_guest_init(Object *obj)
     object_property_add_uint16_ptr(obj, "max-keys", &mg->max_keys,
                                    OBJ_PROP_FLAG_READWRITE);
     mg->shadow_size = MKTME_SHADOW_SIZE_DEFAULT;
+    mg->shadow_write_back = true;
     object_property_add_uint32_ptr(obj, "encrypt-mprotect-nr",
                                    &mg->encrypt_mprotect_nr,
                                    OBJ_PROP_FLAG_READWRITE);

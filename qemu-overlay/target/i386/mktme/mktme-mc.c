@@ -311,7 +311,7 @@ static IOMMUTLBEntry mktme_mc_translate(IOMMUMemoryRegion *iommu,
     }
     if (slot >= 0) {
         /* A plaintext shadow of the page, mapped straight. */
-        e.translated_addr = MKTME_SHADOW_WINDOW + slot * TARGET_PAGE_SIZE;
+        e.translated_addr = mktme_shadow_slot_addr(sh, slot);
     }
     return e;
 }
@@ -377,6 +377,10 @@ bool mktme_mc_rekey(MktmeGuest *mg, Error **errp)
                       MKTME_XTS_AES_256 : MKTME_XTS_AES_128;
     MktmeXtsKey *old = mg->xts0, *k;
 
+    if (mg->mc) {
+        /* Write-back slots hold data for the old key */
+        mktme_shadow_sync_all(mg->mc->shadow);
+    }
     k = mktme_xts_key_new(alg, MKTME_XTS_IMPL_AUTO, mg->vm_key,
                           mg->vm_key + len);
     if (!k) {
@@ -441,8 +445,9 @@ bool mktme_mc_init(MktmeGuest *mg, Error **errp)
     memory_region_add_subregion_overlap(get_system_memory(), mc->base,
                                         MEMORY_REGION(&mc->iommu), 1);
     if (tcg_enabled()) {
-        mc->shadow = mktme_shadow_new(mg->shadow_size, mktme_mc_shadow_ciphers,
-                                      mg, &mc->shadow_off);
+        mc->shadow = mktme_shadow_new(mg->shadow_size, mg->shadow_write_back,
+                                      mktme_mc_shadow_ciphers, mg,
+                                      &mc->shadow_off);
     } else {
         mc->shadow_off = g_strdup("not TCG");
     }

@@ -175,6 +175,11 @@ static void hmp_info_mktme(Monitor *mon, const QDict *qdict)
                        info->fast_path->slots, info->fast_path->fills,
                        info->fast_path->writes, info->fast_path->refreshes,
                        info->fast_path->evictions);
+        monitor_printf(mon, "fast path write-back: %" PRIu32 " slots, %"
+                       PRIu64 " lines written back, %" PRIu64
+                       " demotions\n", info->fast_path->write_back_slots,
+                       info->fast_path->write_backs,
+                       info->fast_path->demotions);
     }
     qapi_free_MktmeInfo(info);
 }

@@ -9,6 +9,9 @@
  *
  *   mktme-epoch.c    the slot life cycle: killing, recycling, epochs.
  *
+ *   mktme-writeback.c  write-back slots: stores straight into the slot,
+ *                    R brought up to date before anyone else reads it.
+ *
  * Locks, outermost first (never take one while holding a later one):
  *   stripe[pa]  one of SHADOW_STRIPES recursive mutexes chosen by the
  *               guest page: the contents of that page's slots and every
@@ -31,6 +34,7 @@
 #include "exec/ramlist.h"
 #include "exec/ramblock.h"
 #include "hw/core/cpu.h"
+#include "exec/exec-all.h"
 #include "system/runstate.h"
 #include "mktme.h"
 
@@ -51,6 +55,7 @@ typedef struct MktmeSlot {
     uint16_t keyid;
     uint8_t state;              /* MktmeSlotState */
     bool has_code;              /* TBs were translated from the slot */
+    bool wb;                    /* write-back: mapped as RAM, R may lag */
     MktmePage *page;            /* its R page, while LIVE or DEAD */
     const MktmeXtsKey *c0;      /* KeyID 0's cipher at pa, or NULL */
     const MktmeXtsKey *ck;      /* the KeyID's cipher, or NULL */
@@ -77,6 +82,19 @@ struct MktmeShadow {
     MemoryRegion pool;          /* ROM device at MKTME_SHADOW_WINDOW */
     uint8_t *pool_host;
     ram_addr_t pool_ram;
+
+    /* Write-back slots (mktme-writeback.c) */
+    bool wb_on;                 /* the object allows them */
+    MemoryRegion pool_rw;       /* the pool again, as RAM, right above */
+    ram_addr_t pool_rw_ram;
+    uint8_t *snap;              /* per slot: the view R holds now */
+    uint8_t *rmap;              /* per R page: whose TLBs may map it */
+    unsigned long *wb;          /* per R page: it has a write-back slot */
+    unsigned long *nowb;        /* per R page: none until the next epoch */
+    GArray *demote;             /* R pages to demote at the next epoch */
+    uint32_t wb_slots;          /* slots in write-back mode */
+    uint32_t wb_refusals;       /* fills refused it since the epoch */
+    int midaccess;              /* vCPUs stopped halfway through an access */
     uint32_t nr_slots;
     MktmeSlot *slots;
     uint32_t *free;             /* stack of free slot indexes */
@@ -102,6 +120,7 @@ struct MktmeShadow {
 
     /* counters for query-mktme */
     uint64_t fills, writes, refreshes, evictions;
+    uint64_t write_backs, demotions;
 };
 
 /* The index key of @pa's page through @keyid (KeyIDs have 15 bits) */
@@ -116,6 +135,70 @@ static inline QemuRecMutex *shadow_stripe(MktmeShadow *sh, hwaddr pa)
 static inline uint8_t *slot_host(MktmeShadow *sh, uint32_t i)
 {
     return sh->pool_host + (size_t)i * SHADOW_PAGE;
+}
+
+/*
+ * The slot of pool page @ram in either view (ROM device or RAM), or -1.
+ * TCG finds the page of a TB from its host address, which the two views
+ * share: a slot's TBs may be filed under either.
+ */
+static inline int64_t pool_slot_of(MktmeShadow *sh, ram_addr_t ram)
+{
+    ram_addr_t size = (ram_addr_t)sh->nr_slots * SHADOW_PAGE;
+
+    if (ram >= sh->pool_ram && ram - sh->pool_ram < size) {
+        return (ram - sh->pool_ram) / SHADOW_PAGE;
+    }
+    if (sh->wb_on && ram >= sh->pool_rw_ram && ram - sh->pool_rw_ram < size) {
+        return (ram - sh->pool_rw_ram) / SHADOW_PAGE;
+    }
+    return -1;
+}
+
+/* Drop the TBs of [@off, +@len) of slot @i, in both views */
+static inline void slot_drop_tbs(MktmeShadow *sh, uint32_t i, unsigned off,
+                                 unsigned len)
+{
+    ram_addr_t o = (ram_addr_t)i * SHADOW_PAGE + off;
+
+    tb_invalidate_phys_range(sh->pool_ram + o, sh->pool_ram + o + len - 1);
+    if (sh->wb_on) {
+        tb_invalidate_phys_range(sh->pool_rw_ram + o,
+                                 sh->pool_rw_ram + o + len - 1);
+    }
+}
+
+static inline uint8_t *slot_snap(MktmeShadow *sh, uint32_t i)
+{
+    return sh->snap + (size_t)i * SHADOW_PAGE;
+}
+
+static inline uint64_t ld_atomic(const uint8_t *p)
+{
+    return qatomic_read((const uint64_t *)p);
+}
+
+/* 8-byte stores: a concurrent aligned load sees old or new, never both */
+static inline void copy_line(uint8_t *dst, const uint8_t *src, unsigned len)
+{
+    for (unsigned i = 0; i < len; i += 8) {
+        qatomic_set((uint64_t *)(dst + i), *(const uint64_t *)(src + i));
+    }
+}
+
+static inline void read_line(uint8_t *dst, const uint8_t *src, unsigned len)
+{
+    for (unsigned i = 0; i < len; i += 8) {
+        *(uint64_t *)(dst + i) = ld_atomic(src + i);
+    }
+}
+
+/* Has R page @ram a write-back slot (live, or DEAD and maybe mapped)? */
+static inline bool shadow_page_is_wb(MktmeShadow *sh, ram_addr_t ram)
+{
+    uint64_t page = ram >> TARGET_PAGE_BITS;
+
+    return sh->wb_on && page < sh->writable_pages && test_bit(page, sh->wb);
 }
 
 /* mktme-shadow.c, mktme-epoch.c */
@@ -142,7 +225,37 @@ void shadow_turn_off(MktmeShadow *sh, const char *why);
 /* VM state change handler: a stopped VM loses its slots */
 void shadow_vm_state(void *opaque, bool running, RunState state);
 
+/* What the KeyID wrote -> R, in place (mktme-shadow.c) */
+void shadow_r_of_view(const MktmeXtsKey *c0, const MktmeXtsKey *ck,
+                      hwaddr pa, uint8_t *buf, unsigned lines);
+
+/* mktme-writeback.c */
+void shadow_wb_init(MktmeShadow *sh);
+void shadow_wb_cleanup(MktmeShadow *sh);
+/*
+ * May the slot being filled for the new page @pg (of block @rb) be a
+ * write-back slot?  Stripe held.  If so, the page's wb bit is set.
+ */
+bool shadow_wb_choose(MktmeShadow *sh, MktmePage *pg, RAMBlock *rb);
+/* Bring R up to date with @pg's write-back slots (stripe held) */
+void shadow_wb_sync_page_locked(MktmeShadow *sh, MktmePage *pg);
+/* The same for every page (stripes not held) */
+void shadow_wb_sync_all(MktmeShadow *sh);
+/*
+ * Epoch part (every vCPU stopped, every stripe held, sh->lock not):
+ * demote what waits for it, write back and leave write-back mode for
+ * DEAD slots, drop guest RAM from every TLB and forget who mapped it.
+ */
+void shadow_wb_epoch_locked(MktmeShadow *sh);
+/* RAMWatchOps members */
+void shadow_wb_installing(CPUState *cs, ram_addr_t ram, bool may_wait);
+void shadow_wb_accessing(ram_addr_t ram, ram_addr_t len);
+
 /* mktme-watch.c */
+/* The fast path that watches guest RAM, or NULL */
+MktmeShadow *shadow_watched(void);
+/* The record of R page @ram, under sh->lock */
+MktmePage *shadow_page_of(MktmeShadow *sh, ram_addr_t ram);
 void shadow_watch_init(MktmeShadow *sh);
 void shadow_watch_cleanup(MktmeShadow *sh);
 /* Protect R page @ram against unnoticed writes (a page's first slot) */

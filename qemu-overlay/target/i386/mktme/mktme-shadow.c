@@ -55,26 +55,6 @@ static guint key_hash(gconstpointer k)
            (guint)(v >> 44);
 }
 
-static inline uint64_t ld_atomic(const uint8_t *p)
-{
-    return qatomic_read((const uint64_t *)p);
-}
-
-/* 8-byte stores: a concurrent aligned load sees old or new, never both */
-static void copy_line(uint8_t *dst, const uint8_t *src, unsigned len)
-{
-    for (unsigned i = 0; i < len; i += 8) {
-        qatomic_set((uint64_t *)(dst + i), *(const uint64_t *)(src + i));
-    }
-}
-
-static void read_line(uint8_t *dst, const uint8_t *src, unsigned len)
-{
-    for (unsigned i = 0; i < len; i += 8) {
-        *(uint64_t *)(dst + i) = ld_atomic(src + i);
-    }
-}
-
 /* R (KeyID 0's view) -> what the KeyID reads, in place */
 static void view_of_r(const MktmeXtsKey *c0, const MktmeXtsKey *ck,
                       hwaddr pa, uint8_t *buf, unsigned lines)
@@ -88,7 +68,7 @@ static void view_of_r(const MktmeXtsKey *c0, const MktmeXtsKey *ck,
 }
 
 /* What the KeyID wrote -> R, in place */
-static void r_of_view(const MktmeXtsKey *c0, const MktmeXtsKey *ck,
+void shadow_r_of_view(const MktmeXtsKey *c0, const MktmeXtsKey *ck,
                       hwaddr pa, uint8_t *buf, unsigned lines)
 {
     if (ck) {
@@ -103,9 +83,7 @@ static void slot_code_changed(MktmeShadow *sh, uint32_t i, unsigned off,
                               unsigned len)
 {
     if (qatomic_read(&sh->slots[i].has_code)) {
-        ram_addr_t ram = sh->pool_ram + (ram_addr_t)i * SHADOW_PAGE + off;
-
-        tb_invalidate_phys_range(ram, ram + len - 1);
+        slot_drop_tbs(sh, i, off, len);
     }
 }
 
@@ -128,6 +106,10 @@ void shadow_refresh(MktmeShadow *sh, MktmeSlot *s, unsigned off,
     }
     view_of_r(c0, ck, s->pa + off, buf, len / MKTME_LINE_SIZE);
     copy_line(slot_host(sh, i) + off, buf, len);
+    if (s->wb) {
+        /* What R holds now: nothing of these lines to write back */
+        memcpy(slot_snap(sh, i) + off, buf, len);
+    }
     mktme_wipe(buf, len);
     slot_code_changed(sh, i, off, len);
     qatomic_add(&sh->refreshes, 1);
@@ -175,7 +157,7 @@ static MemTxResult slot_write(void *opaque, hwaddr addr, uint64_t data,
     }
     stn_le_p(p + addr % MKTME_LINE_SIZE, size, data);
     memcpy(r, p, sizeof(r));
-    r_of_view(c0, ck, pa + off, r, 1);
+    shadow_r_of_view(c0, ck, pa + off, r, 1);
     copy_line(pg->r + off, r, MKTME_LINE_SIZE);
     /* DEAD slots may still be in TLBs (until the epoch): keep them too. */
     copy_line(slot_host(sh, i) + off, p, MKTME_LINE_SIZE);
@@ -254,8 +236,9 @@ bool mktme_shadow_usable(MktmeShadow *sh, IOMMUAccessFlags flag)
            current_cpu;
 }
 
-/* Is @pa a page of guest RAM a slot can shadow?  Fill in @ram, @r. */
-static bool shadow_ram_page(hwaddr pa, ram_addr_t *ram, uint8_t **r)
+/* Is @pa a page of guest RAM a slot can shadow?  Fill in @ram, @r, @rb. */
+static bool shadow_ram_page(hwaddr pa, ram_addr_t *ram, uint8_t **r,
+                            RAMBlock **rb)
 {
     MemoryRegionSection sec = memory_region_find(get_system_memory(), pa,
                                                  SHADOW_PAGE);
@@ -272,6 +255,7 @@ static bool shadow_ram_page(hwaddr pa, ram_addr_t *ram, uint8_t **r)
         *r = (uint8_t *)memory_region_get_ram_ptr(mr) +
              sec.offset_within_region;
         *ram = memory_region_get_ram_addr(mr) + sec.offset_within_region;
+        *rb = mr->ram_block;
     }
     memory_region_unref(mr);
     return ok;
@@ -285,13 +269,14 @@ int64_t mktme_shadow_get(MktmeShadow *sh, hwaddr pa, uint16_t keyid)
     MktmeSlot *s;
     ram_addr_t ram;
     uint8_t *r, *host;
+    RAMBlock *rb;
     gpointer v;
     uint32_t i;
-    bool watch = false;
+    bool watch = false, wb = false;
     uint32_t gen = qatomic_load_acquire(&sh->gen);
 
     pa &= TARGET_PAGE_MASK;
-    if (!shadow_ram_page(pa, &ram, &r)) {
+    if (!shadow_ram_page(pa, &ram, &r, &rb)) {
         return -1;
     }
     sh->ciphers(sh->opaque, pa, keyid, &c0, &ck);
@@ -305,13 +290,18 @@ int64_t mktme_shadow_get(MktmeShadow *sh, hwaddr pa, uint16_t keyid)
     }
     qemu_mutex_lock(&sh->lock);
     pg = g_hash_table_lookup(sh->pages, GSIZE_TO_POINTER(ram));
-    if (sh->gen != gen || (pg && pg->frozen)) {
-        /* Keys or the map changed since the lookups, or a store lands. */
+    v = g_hash_table_lookup(sh->index, INDEX_KEY(pa, keyid));
+    if (sh->gen != gen || (pg && pg->frozen) ||
+        (!v && pg && shadow_page_is_wb(sh, ram))) {
+        /*
+         * Keys or the map changed since the lookups, or a store lands;
+         * or a write-back slot has the page: the crypto region, which
+         * syncs it, serves the other KeyIDs.
+         */
         qemu_mutex_unlock(&sh->lock);
         qemu_rec_mutex_unlock(stripe);
         return -1;
     }
-    v = g_hash_table_lookup(sh->index, INDEX_KEY(pa, keyid));
     if (v || sh->off || !sh->nr_free) {
         bool full = !v && !sh->off;
 
@@ -350,15 +340,23 @@ int64_t mktme_shadow_get(MktmeShadow *sh, hwaddr pa, uint16_t keyid)
         pg->r_code = true;
         qemu_mutex_unlock(&sh->lock);
     }
+    /* A new page, used through one KeyID so far: stores may go straight */
+    wb = watch && shadow_wb_choose(sh, pg, rb);
     host = slot_host(sh, i);
     read_line(host, r, SHADOW_PAGE);
     view_of_r(c0, ck, pa, host, SHADOW_PAGE / MKTME_LINE_SIZE);
+    if (wb) {
+        memcpy(slot_snap(sh, i), host, SHADOW_PAGE);
+    }
 
     qemu_mutex_lock(&sh->lock);
     *s = (MktmeSlot) {
         .pa = pa, .keyid = keyid, .state = SLOT_LIVE, .page = pg,
-        .c0 = c0, .ck = ck, .next = pg->slots,
+        .c0 = c0, .ck = ck, .next = pg->slots, .wb = wb,
     };
+    if (wb) {
+        qatomic_set(&sh->wb_slots, sh->wb_slots + 1);
+    }
     pg->slots = i;
     g_hash_table_insert(sh->index, INDEX_KEY(pa, keyid),
                         GSIZE_TO_POINTER(i + 1));
@@ -366,11 +364,21 @@ int64_t mktme_shadow_get(MktmeShadow *sh, hwaddr pa, uint16_t keyid)
     sh->fills++;
     qemu_mutex_unlock(&sh->lock);
     qemu_rec_mutex_unlock(stripe);
-    trace_mktme_shadow_fill(pa, keyid, i);
+    trace_mktme_shadow_fill(pa, keyid, i, wb);
     return i;
 }
 
-MktmeShadow *mktme_shadow_new(uint64_t size, MktmeShadowCipherFn *ciphers,
+hwaddr mktme_shadow_slot_addr(MktmeShadow *sh, int64_t slot)
+{
+    /* Write-back slots are in the RAM view of the pool, right above it */
+    hwaddr base = qatomic_read(&sh->slots[slot].wb) ?
+                  (hwaddr)sh->nr_slots * SHADOW_PAGE : 0;
+
+    return MKTME_SHADOW_WINDOW + base + slot * SHADOW_PAGE;
+}
+
+MktmeShadow *mktme_shadow_new(uint64_t size, bool write_back,
+                              MktmeShadowCipherFn *ciphers,
                               void *opaque, char **why)
 {
     uint32_t slots = size / SHADOW_PAGE;
@@ -398,6 +406,7 @@ MktmeShadow *mktme_shadow_new(uint64_t size, MktmeShadowCipherFn *ciphers,
     sh->pool_ram = memory_region_get_ram_addr(&sh->pool);
     sh->ciphers = ciphers;
     sh->opaque = opaque;
+    sh->wb_on = write_back;
     sh->nr_slots = slots;
     sh->slots = g_new0(MktmeSlot, slots);
     sh->free = g_new(uint32_t, slots);
@@ -416,6 +425,7 @@ MktmeShadow *mktme_shadow_new(uint64_t size, MktmeShadowCipherFn *ciphers,
                                 &sh->pool);
     sh->vmstate = qemu_add_vm_change_state_handler(shadow_vm_state, sh);
     shadow_watch_init(sh);
+    shadow_wb_init(sh);
     trace_mktme_shadow_init(slots, (uint64_t)slots * SHADOW_PAGE);
     return sh;
 }
@@ -426,6 +436,7 @@ void mktme_shadow_free(MktmeShadow *sh)
         return;
     }
     shadow_watch_cleanup(sh);
+    shadow_wb_cleanup(sh);
     qemu_del_vm_change_state_handler(sh->vmstate);
     memory_region_del_subregion(get_system_memory(), &sh->pool);
     object_unparent(OBJECT(&sh->pool));
@@ -451,6 +462,9 @@ void mktme_shadow_info(MktmeShadow *sh, MktmeFastPath *fp)
     fp->writes = qatomic_read(&sh->writes);
     fp->refreshes = qatomic_read(&sh->refreshes);
     fp->evictions = sh->evictions;
+    fp->write_back_slots = qatomic_read(&sh->wb_slots);
+    fp->write_backs = qatomic_read(&sh->write_backs);
+    fp->demotions = qatomic_read(&sh->demotions);
     if (sh->off) {
         fp->off_reason = g_strdup(sh->off);
     }

@@ -48,12 +48,18 @@
 /* The one watcher: RAMWatchOps carry no opaque. */
 static MktmeShadow *watched;
 
-/* The page's record, under sh->lock */
-static MktmePage *page_of(MktmeShadow *sh, ram_addr_t ram)
+MktmeShadow *shadow_watched(void)
+{
+    return qatomic_read(&watched);
+}
+
+MktmePage *shadow_page_of(MktmeShadow *sh, ram_addr_t ram)
 {
     return g_hash_table_lookup(sh->pages,
                                GSIZE_TO_POINTER(ram & TARGET_PAGE_MASK));
 }
+
+#define page_of shadow_page_of
 
 static bool page_watched(MktmeShadow *sh, ram_addr_t ram, hwaddr *pa)
 {
@@ -77,10 +83,14 @@ static void kill_now(MktmeShadow *sh, ram_addr_t ram, hwaddr pa)
     qemu_rec_mutex_lock(stripe);
     qemu_mutex_lock(&sh->lock);
     pg = page_of(sh, ram);
-    if (pg) {
-        shadow_kill_page_locked(sh, pg);
-    }
     qemu_mutex_unlock(&sh->lock);
+    if (pg) {
+        /* (R has no TLB entry while a slot is write-back: defensive) */
+        shadow_wb_sync_page_locked(sh, pg);
+        qemu_mutex_lock(&sh->lock);
+        shadow_kill_page_locked(sh, pg);
+        qemu_mutex_unlock(&sh->lock);
+    }
     if (pg) {
         CPUState *cs;
 
@@ -109,6 +119,17 @@ static void watch_cpu_write(CPUState *cs, ram_addr_t ram, unsigned size,
     MktmeShadow *sh = qatomic_read(&watched);
     hwaddr pa;
 
+    if (sh && sh->wb_on && ram >= sh->pool_rw_ram &&
+        ram - sh->pool_rw_ram < (ram_addr_t)sh->nr_slots * SHADOW_PAGE) {
+        /*
+         * A store into a write-back slot with TBs (watch_code()): TCG
+         * drops those filed under the RAM view, these under the other.
+         */
+        ram_addr_t romd = sh->pool_ram + (ram - sh->pool_rw_ram);
+
+        tb_invalidate_phys_range(romd, romd + size - 1);
+        return;
+    }
     if (!sh || !page_watched(sh, ram, &pa)) {
         return;
     }
@@ -195,14 +216,24 @@ static void watch_code(ram_addr_t ram)
 {
     MktmeShadow *sh = qatomic_read(&watched);
     MktmePage *pg;
+    int64_t slot;
 
     if (!sh) {
         return;
     }
-    if (ram >= sh->pool_ram &&
-        ram < sh->pool_ram + (ram_addr_t)sh->nr_slots * SHADOW_PAGE) {
-        qatomic_set(&sh->slots[(ram - sh->pool_ram) / SHADOW_PAGE].has_code,
-                    true);
+    slot = pool_slot_of(sh, ram);
+    if (slot >= 0) {
+        qatomic_set(&sh->slots[slot].has_code, true);
+        if (sh->wb_on) {
+            /*
+             * The TB may be filed under the ROM device view: stores
+             * through the RAM view must trap all the same, until the
+             * slot is recycled (watch_keep_protected()).
+             */
+            cpu_physical_memory_test_and_clear_dirty(
+                sh->pool_rw_ram + (ram_addr_t)slot * SHADOW_PAGE,
+                SHADOW_PAGE, DIRTY_MEMORY_CODE);
+        }
         return;
     }
     qemu_mutex_lock(&sh->lock);
@@ -220,6 +251,10 @@ static bool watch_keep_protected(ram_addr_t ram)
 
     if (!sh) {
         return false;
+    }
+    if (pool_slot_of(sh, ram) >= 0) {
+        /* Until the slot is recycled, if it had TBs (watch_code()) */
+        return qatomic_read(&sh->slots[pool_slot_of(sh, ram)].has_code);
     }
     qemu_mutex_lock(&sh->lock);
     keep = page_of(sh, ram) != NULL;
@@ -246,6 +281,8 @@ static const RAMWatchOps watch_ops = {
     .code = watch_code,
     .keep_protected = watch_keep_protected,
     .writable = watch_writable,
+    .installing = shadow_wb_installing,
+    .accessing = shadow_wb_accessing,
 };
 
 bool shadow_watch_page(MktmeShadow *sh, ram_addr_t ram)
@@ -317,6 +354,20 @@ static void watch_commit(MemoryListener *l)
     }
 }
 
+/*
+ * A dirty bitmap sync (migration, dirty rate): what write-back slots
+ * hold goes to R, and is marked dirty there, before the bitmap is read.
+ * Display updates sync bitmaps too, with no global tracking: not for them.
+ */
+static void watch_log_sync(MemoryListener *l, bool last_stage)
+{
+    MktmeShadow *sh = container_of(l, MktmeShadow, listener);
+
+    if (qatomic_read(&global_dirty_tracking)) {
+        shadow_wb_sync_all(sh);
+    }
+}
+
 void shadow_watch_init(MktmeShadow *sh)
 {
     ram_addr_t top = 0;
@@ -335,6 +386,7 @@ void shadow_watch_init(MktmeShadow *sh)
         .region_add = watch_region_change,
         .region_del = watch_region_change,
         .commit = watch_commit,
+        .log_sync_global = watch_log_sync,
         .priority = MEMORY_LISTENER_PRIORITY_MIN,
     };
     memory_listener_register(&sh->listener, &address_space_memory);

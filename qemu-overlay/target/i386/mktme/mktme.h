@@ -77,6 +77,7 @@ struct MktmeGuest {
     bool cap_aes_xts_256;
     bool cap_bypass;
     uint64_t shadow_size;
+    bool shadow_write_back;
 
     /* State */
     bool enabled;
@@ -164,7 +165,9 @@ typedef void MktmeShadowCipherFn(void *opaque, hwaddr pa, uint16_t keyid,
                                  const MktmeXtsKey **ck);
 #ifdef CONFIG_TCG
 /* NULL, with *why set, if the fast path cannot run here. */
-MktmeShadow *mktme_shadow_new(uint64_t size, MktmeShadowCipherFn *ciphers,
+/* @write_back: pages used through one KeyID may take stores directly */
+MktmeShadow *mktme_shadow_new(uint64_t size, bool write_back,
+                              MktmeShadowCipherFn *ciphers,
                               void *opaque, char **why);
 void mktme_shadow_free(MktmeShadow *sh);
 /*
@@ -184,10 +187,17 @@ int64_t mktme_shadow_find(MktmeShadow *sh, hwaddr pa, uint16_t keyid);
 QemuRecMutex *mktme_shadow_lock_page(MktmeShadow *sh, hwaddr pa);
 /* Find or make the slot of RAM page @pa through @keyid, or -1. */
 int64_t mktme_shadow_get(MktmeShadow *sh, hwaddr pa, uint16_t keyid);
+/* Where the TLB maps slot @slot (from _find or _get) */
+hwaddr mktme_shadow_slot_addr(MktmeShadow *sh, int64_t slot);
+/*
+ * Write what write-back slots hold back to guest RAM, with the keys they
+ * were made with: before a key table or activation change.
+ */
+void mktme_shadow_sync_all(MktmeShadow *sh);
 /* Fill in @fp (off_reason too). */
 void mktme_shadow_info(MktmeShadow *sh, MktmeFastPath *fp);
 #else
-static inline MktmeShadow *mktme_shadow_new(uint64_t size,
+static inline MktmeShadow *mktme_shadow_new(uint64_t size, bool write_back,
                                             MktmeShadowCipherFn *ciphers,
                                             void *opaque, char **why)
 {
@@ -215,6 +225,11 @@ static inline int64_t mktme_shadow_get(MktmeShadow *sh, hwaddr pa,
 {
     return -1;
 }
+static inline hwaddr mktme_shadow_slot_addr(MktmeShadow *sh, int64_t slot)
+{
+    g_assert_not_reached();
+}
+static inline void mktme_shadow_sync_all(MktmeShadow *sh) {}
 static inline void mktme_shadow_info(MktmeShadow *sh, MktmeFastPath *fp) {}
 #endif
 

@@ -1,0 +1,496 @@
+/*
+ * The TME-MK fast path's write-back slots.
+ *
+ * A write-through slot (mktme-shadow.c) sends every store to
+ * slot_write(), which updates R at once: exact, but a store then costs
+ * two AES line transforms and an MMIO dispatch.  A page used through one
+ * KeyID only, in private RAM, gets a write-back slot instead: the pool
+ * is mapped a second time, as RAM, right above the ROM device view, and
+ * TCG stores into the slot directly.  R then lags the slot, and whatever
+ * reads R other than through the slot first brings it up to date
+ * ("syncs" the page):
+ *
+ * - accesses of the memory core (DMA, address_space_*(), ld/st*_phys,
+ *   address_space_map(), MemoryRegionCache, which maps no RAM directly
+ *   while a watcher is installed) sync the pages they touch, before they
+ *   touch them (RAMWatchOps.accessing);
+ * - migration syncs every write-back slot at each dirty bitmap sync and
+ *   marks what it wrote dirty (mktme-watch.c); a VM that stops syncs
+ *   everything (savevm, dumps, the last stage of migration), and so do
+ *   key and activation changes, before the keys change;
+ * - a vCPU TLB entry must never map R of a page with a write-back slot.
+ *   A fill that would (RAMWatchOps.installing: KeyID 0, a KeyID that
+ *   reads what KeyID 0 reads) first demotes the page in an exclusive
+ *   section: sync, the slot out of the index and out of every TLB; the
+ *   page gets write-through slots until the next epoch.  A fill for a
+ *   second KeyID of the page gets the crypto region, which syncs.
+ *
+ * A sync compares each line of the slot with a snapshot of the view R
+ * holds (sh->snap) and writes back the lines that differ, R :=
+ * D_0(E_k(P)), updating the snapshot.  vCPUs may store into the slot
+ * meanwhile: a store a sync misses differs from the snapshot at the next
+ * one.  So a sync never waits for vCPUs, and DMA that wrote some lines
+ * of a page (refreshing slot and snapshot) is never undone by a later
+ * sync of the others.
+ *
+ * Which TLBs may map R of a page: sh->rmap, a byte per RAM page: 0 none
+ * since the last epoch (which drops guest RAM from every TLB), cpu + 1
+ * that vCPU only, RMAP_MANY several.  A fill picks write-back only when
+ * no other vCPU may map R (and drops its own entries).  It sets the
+ * page's wb bit, then reads rmap; an installing vCPU writes rmap, then
+ * reads the wb bit, with full barriers between: one sees the other.
+ *
+ * Copyright (c) 2026 The qemu-mktme authors
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include "qemu/osdep.h"
+#include "qemu/bitops.h"
+#include "qemu/main-loop.h"
+#include "qemu/rcu.h"
+#include "exec/address-spaces.h"
+#include "exec/cputlb.h"
+#include "exec/exec-all.h"
+#include "exec/ram_addr.h"
+#include "exec/translation-block.h"
+#include "hw/core/cpu.h"
+#include "mktme-shadow-int.h"
+#include "trace.h"
+
+#define RMAP_NONE   0
+#define RMAP_MANY   0xff
+
+/* Fills refused write-back because some TLB maps R, between epochs */
+#define WB_REFUSALS_PER_EPOCH 256
+
+static uint8_t rmap_of(CPUState *cs)
+{
+    return cs->cpu_index < RMAP_MANY - 1 ? cs->cpu_index + 1 : RMAP_MANY;
+}
+
+void shadow_wb_init(MktmeShadow *sh)
+{
+    size_t size = (size_t)sh->nr_slots * SHADOW_PAGE;
+
+    sh->demote = g_array_new(false, false, sizeof(uint64_t));
+    if (!sh->wb_on) {
+        return;
+    }
+    /*
+     * A RAM device: dumps and guest memory maps leave it out, migration
+     * does not send it; TCG maps it like RAM.
+     */
+    memory_region_init_ram_device_ptr(&sh->pool_rw, NULL, "mktme-shadow-rw",
+                                      size, sh->pool_host);
+    sh->pool_rw_ram = memory_region_get_ram_addr(&sh->pool_rw);
+    sh->snap = g_malloc0(size);
+    sh->rmap = g_malloc0(sh->writable_pages);
+    sh->wb = bitmap_new(sh->writable_pages);
+    sh->nowb = bitmap_new(sh->writable_pages);
+    memory_region_add_subregion(get_system_memory(),
+                                MKTME_SHADOW_WINDOW + size, &sh->pool_rw);
+}
+
+void shadow_wb_cleanup(MktmeShadow *sh)
+{
+    g_array_free(sh->demote, true);
+    if (!sh->wb_on) {
+        return;
+    }
+    memory_region_del_subregion(get_system_memory(), &sh->pool_rw);
+    object_unparent(OBJECT(&sh->pool_rw));
+    /* Plaintext of guest pages */
+    mktme_wipe(sh->snap, (size_t)sh->nr_slots * SHADOW_PAGE);
+    g_free(sh->snap);
+    g_free(sh->rmap);
+    g_free(sh->wb);
+    g_free(sh->nowb);
+}
+
+bool shadow_wb_choose(MktmeShadow *sh, MktmePage *pg, RAMBlock *rb)
+{
+    uint64_t page = pg->ram >> TARGET_PAGE_BITS;
+    uint8_t me, v;
+
+    /*
+     * Shared RAM: other processes read it as it is.  Code on R: TCG
+     * translated it through KeyID 0.  @nowb: demoted since the epoch.
+     */
+    if (!sh->wb_on || qatomic_read(&sh->off) || pg->r_code ||
+        page >= sh->writable_pages || qemu_ram_is_shared(rb) ||
+        test_bit(page, sh->nowb)) {
+        return false;
+    }
+    me = rmap_of(current_cpu);
+    set_bit_atomic(page, sh->wb);
+    smp_mb();
+    v = qatomic_read(&sh->rmap[page]);
+    if (v != RMAP_NONE && v != me) {
+        /* Another vCPU's TLB may map R: an epoch will forget it. */
+        clear_bit_atomic(page, sh->wb);
+        if (qatomic_fetch_inc(&sh->wb_refusals) + 1 ==
+            WB_REFUSALS_PER_EPOCH) {
+            shadow_request_epoch(sh);
+        }
+        return false;
+    }
+    if (v == me) {
+        /* Our own entries of R go now (none of them is in use). */
+        tlb_flush_host_range(current_cpu, pg->r, SHADOW_PAGE);
+    }
+    return true;
+}
+
+/* Is some slot of @pg in write-back mode?  Stripe held. */
+static bool page_has_wb(MktmeShadow *sh, MktmePage *pg)
+{
+    for (int32_t j = pg->slots; j >= 0; j = sh->slots[j].next) {
+        if (sh->slots[j].wb) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Write lines [first, first + n) of slot @s's view @buf to R */
+static void write_back_run(MktmeShadow *sh, MktmePage *pg, MktmeSlot *s,
+                           const MktmeXtsKey *c0, const MktmeXtsKey *ck,
+                           uint8_t *buf, unsigned first, unsigned n)
+{
+    unsigned off = first * MKTME_LINE_SIZE, len = n * MKTME_LINE_SIZE;
+    uint32_t i = s - sh->slots;
+
+    shadow_r_of_view(c0, ck, pg->pa + off, buf + off, n);
+    copy_line(pg->r + off, buf + off, len);
+    /* The page's other slots (DEAD ones, or write-through) */
+    for (int32_t j = pg->slots; j >= 0; j = sh->slots[j].next) {
+        if (j != i) {
+            shadow_refresh(sh, &sh->slots[j], off, len, false);
+        }
+    }
+    if (pg->r_code) {
+        tb_invalidate_phys_range(pg->ram + off, pg->ram + off + len - 1);
+    }
+    cpu_physical_memory_set_dirty_range(pg->ram + off, len,
+                                        DIRTY_CLIENTS_NOCODE);
+}
+
+/* Write back what slot @s holds and R lacks.  Stripe, RCU read lock held. */
+static void sync_slot(MktmeShadow *sh, MktmePage *pg, MktmeSlot *s)
+{
+    uint32_t i = s - sh->slots;
+    const uint8_t *host = slot_host(sh, i);
+    uint8_t *snap = slot_snap(sh, i);
+    const MktmeXtsKey *c0 = s->c0, *ck = s->ck;
+    uint8_t buf[SHADOW_PAGE];
+    unsigned lines = SHADOW_PAGE / MKTME_LINE_SIZE, first = 0, n = 0;
+    unsigned total = 0;
+
+    if (s->state == SLOT_DEAD) {
+        /* Stores that raced a key change: the keys now in force */
+        sh->ciphers(sh->opaque, s->pa, s->keyid, &c0, &ck);
+    }
+    for (unsigned l = 0; l <= lines; l++) {
+        unsigned off = l * MKTME_LINE_SIZE;
+        bool changed = false;
+
+        if (l < lines) {
+            read_line(buf + off, host + off, MKTME_LINE_SIZE);
+            changed = memcmp(buf + off, snap + off, MKTME_LINE_SIZE) != 0;
+            if (changed) {
+                memcpy(snap + off, buf + off, MKTME_LINE_SIZE);
+            }
+        }
+        if (changed) {
+            if (!n) {
+                first = l;
+            }
+            n++;
+        } else if (n) {
+            write_back_run(sh, pg, s, c0, ck, buf, first, n);
+            total += n;
+            n = 0;
+        }
+    }
+    mktme_wipe(buf, sizeof(buf));
+    if (total) {
+        qatomic_add(&sh->write_backs, total);
+        trace_mktme_shadow_write_back(pg->pa, total);
+    }
+}
+
+void shadow_wb_sync_page_locked(MktmeShadow *sh, MktmePage *pg)
+{
+    RCU_READ_LOCK_GUARD();      /* the ciphers of DEAD slots */
+    for (int32_t j = pg->slots; j >= 0; j = sh->slots[j].next) {
+        if (sh->slots[j].wb) {
+            sync_slot(sh, pg, &sh->slots[j]);
+        }
+    }
+}
+
+/* Sync R page @page, if it has a write-back slot.  Stripes not held. */
+static void sync_page(MktmeShadow *sh, uint64_t page)
+{
+    ram_addr_t ram = page << TARGET_PAGE_BITS;
+    QemuRecMutex *stripe;
+    MktmePage *pg;
+    hwaddr pa;
+
+    qemu_mutex_lock(&sh->lock);
+    pg = shadow_page_of(sh, ram);
+    pa = pg ? pg->pa : 0;
+    qemu_mutex_unlock(&sh->lock);
+    if (!pg) {
+        return;
+    }
+    stripe = shadow_stripe(sh, pa);
+    qemu_rec_mutex_lock(stripe);
+    qemu_mutex_lock(&sh->lock);
+    pg = shadow_page_of(sh, ram);
+    qemu_mutex_unlock(&sh->lock);
+    /* The record cannot go while its stripe is held. */
+    if (pg && pg->pa == pa) {
+        shadow_wb_sync_page_locked(sh, pg);
+    }
+    qemu_rec_mutex_unlock(stripe);
+}
+
+void shadow_wb_accessing(ram_addr_t ram, ram_addr_t len)
+{
+    MktmeShadow *sh = shadow_watched();
+    ram_addr_t end = ram + len;
+
+    if (!sh || !sh->wb_on || !qatomic_read(&sh->wb_slots)) {
+        return;
+    }
+    for (ram_addr_t a = ram & TARGET_PAGE_MASK; a < end; a += SHADOW_PAGE) {
+        uint64_t page = a >> TARGET_PAGE_BITS;
+
+        if (page < sh->writable_pages && test_bit(page, sh->wb)) {
+            sync_page(sh, page);
+        }
+    }
+}
+
+/* Every page with a write-back slot, from the page records */
+static GArray *wb_pages(MktmeShadow *sh)
+{
+    GArray *pages = g_array_new(false, false, sizeof(uint64_t));
+    GHashTableIter it;
+    gpointer key, val;
+
+    qemu_mutex_lock(&sh->lock);
+    g_hash_table_iter_init(&it, sh->pages);
+    while (g_hash_table_iter_next(&it, &key, &val)) {
+        uint64_t page = ((MktmePage *)val)->ram >> TARGET_PAGE_BITS;
+
+        if (page < sh->writable_pages && test_bit(page, sh->wb)) {
+            g_array_append_val(pages, page);
+        }
+    }
+    qemu_mutex_unlock(&sh->lock);
+    return pages;
+}
+
+void shadow_wb_sync_all(MktmeShadow *sh)
+{
+    GArray *pages;
+
+    if (!sh || !sh->wb_on || !qatomic_read(&sh->wb_slots)) {
+        return;
+    }
+    pages = wb_pages(sh);
+    for (guint n = 0; n < pages->len; n++) {
+        sync_page(sh, g_array_index(pages, uint64_t, n));
+    }
+    g_array_free(pages, true);
+}
+
+void mktme_shadow_sync_all(MktmeShadow *sh)
+{
+    shadow_wb_sync_all(sh);
+}
+
+/*
+ * Take @pg out of write-back mode: R current, its write-back slots DEAD
+ * (recycled by the next epoch) and out of every TLB.  No other vCPU
+ * runs; stripe held.
+ */
+static void demote_locked(MktmeShadow *sh, MktmePage *pg, bool now)
+{
+    uint64_t page = pg->ram >> TARGET_PAGE_BITS;
+
+    shadow_wb_sync_page_locked(sh, pg);
+    qemu_mutex_lock(&sh->lock);
+    shadow_kill_page_locked(sh, pg);
+    qemu_mutex_unlock(&sh->lock);
+    for (int32_t j = pg->slots; j >= 0; j = sh->slots[j].next) {
+        MktmeSlot *s = &sh->slots[j];
+        CPUState *cs;
+
+        if (s->wb) {
+            CPU_FOREACH(cs) {
+                tlb_flush_host_range(cs, slot_host(sh, j), SHADOW_PAGE);
+            }
+            qatomic_set(&s->wb, false);
+            qatomic_dec(&sh->wb_slots);
+        }
+    }
+    clear_bit_atomic(page, sh->wb);
+    set_bit_atomic(page, sh->nowb);
+    qatomic_inc(&sh->demotions);
+    trace_mktme_shadow_demote(pg->pa, now);
+}
+
+/* Demote R page @page now: no other vCPU runs, no stripe held. */
+static void demote_now(MktmeShadow *sh, uint64_t page)
+{
+    ram_addr_t ram = page << TARGET_PAGE_BITS;
+    QemuRecMutex *stripe;
+    MktmePage *pg;
+
+    qemu_mutex_lock(&sh->lock);
+    pg = shadow_page_of(sh, ram);
+    qemu_mutex_unlock(&sh->lock);
+    if (!pg) {
+        /* No fill runs now: a bit without a slot is stale (defensive) */
+        clear_bit_atomic(page, sh->wb);
+        return;
+    }
+    stripe = shadow_stripe(sh, pg->pa);
+    qemu_rec_mutex_lock(stripe);
+    if (page_has_wb(sh, pg)) {
+        demote_locked(sh, pg, true);
+    } else {
+        clear_bit_atomic(page, sh->wb);
+    }
+    qemu_rec_mutex_unlock(stripe);
+}
+
+/*
+ * A TLB entry of @cs is about to map R page @page, which has a
+ * write-back slot.  With @may_wait, demote it now, every other vCPU
+ * stopped.  Without (a code fill may hold a TB page lock, which the
+ * others may wait for), sync it and demote it in an epoch that runs
+ * before this vCPU's next TB: the entry reads what R holds now.
+ */
+static void demote(MktmeShadow *sh, CPUState *cs, uint64_t page,
+                   bool may_wait)
+{
+    bool locked;
+
+    if (!(cs->tcg_cflags & CF_PARALLEL) || cpu_in_exclusive_context(cs)) {
+        demote_now(sh, page);
+        return;
+    }
+    if (!may_wait || !cs->running) {
+        sync_page(sh, page);
+        qemu_mutex_lock(&sh->lock);
+        g_array_append_val(sh->demote, page);
+        qemu_mutex_unlock(&sh->lock);
+        async_safe_run_on_cpu(cs, shadow_epoch_work, RUN_ON_CPU_HOST_PTR(sh));
+        return;
+    }
+    /*
+     * As ptw_setl_slow() does; interrupt and exception delivery fill
+     * TLBs with the BQL held, which another vCPU may wait for.
+     */
+    locked = bql_locked();
+    cpu_exec_end(cs);
+    if (locked) {
+        bql_unlock();
+    }
+    /* Epochs meanwhile must not recycle the slot this access may use */
+    qatomic_inc(&sh->midaccess);
+    start_exclusive();
+    demote_now(sh, page);
+    end_exclusive();
+    qatomic_dec(&sh->midaccess);
+    cpu_exec_start(cs);
+    if (locked) {
+        bql_lock();
+    }
+}
+
+void shadow_wb_installing(CPUState *cs, ram_addr_t ram, bool may_wait)
+{
+    MktmeShadow *sh = shadow_watched();
+    uint64_t page = ram >> TARGET_PAGE_BITS;
+    uint8_t me;
+
+    if (!sh || !sh->wb_on || page >= sh->writable_pages) {
+        return;
+    }
+    me = rmap_of(cs);
+    for (;;) {
+        uint8_t v = qatomic_read(&sh->rmap[page]);
+
+        if (v != me && v != RMAP_MANY) {
+            /* Record this TLB, then look for a write-back slot. */
+            while (v != me && v != RMAP_MANY) {
+                uint8_t n = v == RMAP_NONE ? me : RMAP_MANY;
+                uint8_t o = qatomic_cmpxchg(&sh->rmap[page], v, n);
+
+                v = o == v ? n : o;
+            }
+            smp_mb();
+        }
+        if (likely(!test_bit(page, sh->wb))) {
+            return;
+        }
+        demote(sh, cs, page, may_wait);
+        if (!may_wait) {
+            return;
+        }
+        /* An epoch may have run meanwhile and forgotten this TLB. */
+    }
+}
+
+void shadow_wb_epoch_locked(MktmeShadow *sh)
+{
+    GArray *pages;
+    CPUState *cs;
+
+    if (!sh->wb_on) {
+        return;
+    }
+    /* Pages a code fill found with a write-back slot */
+    qemu_mutex_lock(&sh->lock);
+    pages = sh->demote;
+    sh->demote = g_array_new(false, false, sizeof(uint64_t));
+    qemu_mutex_unlock(&sh->lock);
+    for (guint n = 0; n < pages->len; n++) {
+        demote_now(sh, g_array_index(pages, uint64_t, n));
+    }
+    g_array_free(pages, true);
+
+    /* DEAD write-back slots: the last stores, then write-through mode */
+    for (uint32_t i = 0; i < sh->nr_slots; i++) {
+        MktmeSlot *s = &sh->slots[i];
+
+        if (s->wb && s->state == SLOT_DEAD) {
+            MktmePage *pg = s->page;
+
+            WITH_RCU_READ_LOCK_GUARD() {
+                sync_slot(sh, pg, s);
+            }
+            qatomic_set(&s->wb, false);
+            qatomic_dec(&sh->wb_slots);
+            if (!page_has_wb(sh, pg)) {
+                clear_bit_atomic(pg->ram >> TARGET_PAGE_BITS, sh->wb);
+            }
+        }
+    }
+
+    /*
+     * Forget which TLBs map guest RAM: drop it from all of them.  The
+     * host range of everything: RAM and ROM devices, not MMIO.
+     */
+    CPU_FOREACH(cs) {
+        tlb_flush_host_range(cs, NULL, SIZE_MAX);
+    }
+    memset(sh->rmap, RMAP_NONE, sh->writable_pages);
+    bitmap_zero(sh->nowb, sh->writable_pages);
+    qatomic_set(&sh->wb_refusals, 0);
+}

@@ -67,6 +67,7 @@ typedef struct Variant {
     const char *aio;
     const char *mem;
     bool fast;
+    bool wt;            /* fast, with shadow-write-back=off */
     char *path;         /* the test's */
 } Variant;
 
@@ -309,7 +310,9 @@ static char *qemu_args(Run *run, const char *img, const char *disk,
                            "-device isa-debugcon,iobase=0xe9,chardev=dbg "
                            "-chardev file,id=dbg,path=%s "
                            MKTME_ARGS "%s -machine memory-encryption=k0 %s %s",
-                           img, log, v->fast ? "" : ",shadow-size=0", mem,
+                           img, log,
+                           !v->fast ? ",shadow-size=0" :
+                           v->wt ? ",shadow-write-back=off" : "", mem,
                            dev);
 }
 
@@ -551,12 +554,23 @@ static void check_fast_path(Run *run)
     } else if (!strcmp(run->v->mem, "anon") && (off || !fills)) {
         fail(run, "fast path: off-reason \"%s\", %" PRId64 " fills; "
              "expected on, with shadows filled", off ?: "(none)", fills);
+    } else if (!strcmp(run->v->mem, "anon") && !run->v->wt &&
+               !qdict_get_int(fp, "write-backs")) {
+        /* Private RAM: the pages DMA read were written back first */
+        fail(run, "fast path: no line written back from private RAM");
+    } else if ((strcmp(run->v->mem, "anon") || run->v->wt) &&
+               (qdict_get_int(fp, "write-backs") ||
+                qdict_get_int(fp, "write-back-slots"))) {
+        fail(run, "fast path: write-back slots on shared RAM or with "
+             "shadow-write-back=off");
     }
     if (g_test_verbose() || run->failures) {
         g_printerr("fast path: %s; %" PRId64 " fills, %" PRId64
-                   " writes, %" PRId64 " refreshes\n", off ?: "on", fills,
+                   " writes, %" PRId64 " refreshes, %" PRId64
+                   " lines written back\n", off ?: "on", fills,
                    qdict_get_try_int(fp, "writes", 0),
-                   qdict_get_try_int(fp, "refreshes", 0));
+                   qdict_get_try_int(fp, "refreshes", 0),
+                   qdict_get_try_int(fp, "write-backs", 0));
     }
     qobject_unref(rsp);
 }
@@ -764,15 +778,17 @@ static void variant_free(void *opaque)
     g_free(v);
 }
 
-static void add_variant(const char *aio, const char *mem, bool fast)
+static void add_variant(const char *aio, const char *mem, bool fast,
+                        bool wt)
 {
     Variant *v = g_new(Variant, 1);
 
     *v = (Variant) {
-        .aio = aio, .mem = mem, .fast = fast,
+        .aio = aio, .mem = mem, .fast = fast, .wt = wt,
         .path = g_strdup_printf("/mktme-dma/%s/%s/%s/%s",
                                 aio ? "blk" : "net", aio ? aio : "dgram", mem,
-                                fast ? "fast-path" : "no-fast-path"),
+                                !fast ? "no-fast-path" :
+                                wt ? "fast-path-write-through" : "fast-path"),
     };
     qtest_add_data_func_full(v->path, v, test_variant, variant_free);
 }
@@ -796,13 +812,16 @@ int main(int argc, char **argv)
     }
     for (int a = 0; a < G_N_ELEMENTS(aios); a++) {
         for (int m = 0; m < G_N_ELEMENTS(mems); m++) {
-            add_variant(aios[a], mems[m], true);
-            add_variant(aios[a], mems[m], false);
+            add_variant(aios[a], mems[m], true, false);
+            add_variant(aios[a], mems[m], false, false);
         }
+        /* Private RAM takes write-back slots: also without them */
+        add_variant(aios[a], "anon", true, true);
     }
     for (int m = 0; m < G_N_ELEMENTS(mems); m++) {
-        add_variant(NULL, mems[m], true);
-        add_variant(NULL, mems[m], false);
+        add_variant(NULL, mems[m], true, false);
+        add_variant(NULL, mems[m], false, false);
     }
+    add_variant(NULL, "anon", true, true);
     return g_test_run();
 }

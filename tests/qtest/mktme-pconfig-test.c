@@ -524,7 +524,12 @@ typedef struct GuestCase {
     const char *shadow;
     const char *fast_path_off;
     const char *extra;          /* more QEMU arguments, or NULL */
+    const char *props;          /* more mktme-guest properties, or NULL */
+    int wb;                     /* WB_ANY, WB_USED or WB_NONE */
 } GuestCase;
+
+/* Write-back slots must have taken stores (WB_USED) or none (WB_NONE) */
+enum { WB_ANY, WB_USED, WB_NONE };
 
 static void check_fast_path(Guest *g, const GuestCase *c)
 {
@@ -544,6 +549,20 @@ static void check_fast_path(Guest *g, const GuestCase *c)
         /* Stores went through to RAM, or were written back */
         g_assert_cmpint(qdict_get_int(fp, "writes") +
                         qdict_get_int(fp, "write-backs"), >, 0);
+        if (c->wb == WB_USED) {
+            /* The checks read R: written back, and demoted (KeyID 0) */
+            g_assert_cmpint(qdict_get_int(fp, "write-backs"), >, 0);
+            g_assert_cmpint(qdict_get_int(fp, "demotions"), >, 0);
+        } else if (c->wb == WB_NONE) {
+            g_assert_cmpint(qdict_get_int(fp, "write-backs"), ==, 0);
+            g_assert_cmpint(qdict_get_int(fp, "write-back-slots"), ==, 0);
+            g_assert_cmpint(qdict_get_int(fp, "writes"), >, 0);
+        }
+        g_test_message("fast path: %" PRId64 " writes through, %" PRId64
+                       " lines written back, %" PRId64 " demotions",
+                       qdict_get_int(fp, "writes"),
+                       qdict_get_int(fp, "write-backs"),
+                       qdict_get_int(fp, "demotions"));
         g_assert_cmpint(qdict_get_int(fp, "in-use"), <=,
                         qdict_get_int(fp, "slots"));
         g_test_message("fast path: %" PRId64 " slots in use at the end",
@@ -585,9 +604,9 @@ static void test_guest(const void *opaque)
     const GuestCase *c = opaque;
     Guest g = { .excl = c->self };
     g_autofree char *args = g_strdup_printf(
-        MKTME_ARGS "%s%s%s -machine memory-encryption=k0 %s",
+        MKTME_ARGS "%s%s%s%s -machine memory-encryption=k0 %s",
         c->self ? ",activate=off" : "", c->shadow ? ",shadow-size=" : "",
-        c->shadow ?: "", c->extra ?: "");
+        c->shadow ?: "", c->props ?: "", c->extra ?: "");
 
     guest_run(&g, args);
     check_enumeration(&g, c->self);
@@ -731,7 +750,14 @@ int main(int argc, char **argv)
         g_test_skip("TCG is not available");
         return g_test_run();
     }
-    static const GuestCase activated = { false, NULL, NULL };
+    static const GuestCase activated = { .wb = WB_USED };
+    /* Every store written through, as with shared RAM */
+    static const GuestCase write_through = {
+        .props = ",shadow-write-back=off", .wb = WB_NONE,
+    };
+    static const GuestCase smp4_write_through = {
+        .props = ",shadow-write-back=off", .wb = WB_NONE, .extra = "-smp 4",
+    };
     static const GuestCase self = { true, NULL, NULL };
     /* The line-by-line crypto region only */
     static const GuestCase no_fast = { false, "0", "shadow-size=0" };
@@ -741,22 +767,26 @@ int main(int argc, char **argv)
     static const GuestCase memfd = {
         false, NULL, NULL,
         "-machine memory-backend=m0 "
-        "-object memory-backend-memfd,id=m0,size=256M,share=on"
+        "-object memory-backend-memfd,id=m0,size=256M,share=on",
+        .wb = WB_NONE,
     };
     static const GuestCase file_shared = {
         false, "16K", NULL,
         "-machine memory-backend=m0 "
         "-object memory-backend-file,id=m0,size=256M,share=on,"
-        "mem-path=/dev/shm"
+        "mem-path=/dev/shm",
+        .wb = WB_NONE,
     };
     static const GuestCase file_private = {
         false, NULL, NULL,
         "-machine memory-backend=m0 "
         "-object memory-backend-file,id=m0,size=256M,share=off,"
-        "mem-path=/dev/shm"
+        "mem-path=/dev/shm",
+        .wb = WB_USED,
     };
     /* MTTCG: the guest runs on the first vCPU, the others idle */
-    static const GuestCase smp4 = { false, NULL, NULL, "-smp 4" };
+    static const GuestCase smp4 = { false, NULL, NULL, "-smp 4",
+                                    .wb = WB_USED };
     static const GuestCase smp4_tiny = { true, "16K", NULL, "-smp 4" };
 
     qtest_add_data_func("/mktme-pconfig/tcg/activated", &activated,
@@ -765,6 +795,10 @@ int main(int argc, char **argv)
                         test_guest);
     qtest_add_data_func("/mktme-pconfig/tcg/no-fast-path", &no_fast,
                         test_guest);
+    qtest_add_data_func("/mktme-pconfig/tcg/write-through", &write_through,
+                        test_guest);
+    qtest_add_data_func("/mktme-pconfig/tcg/smp4-write-through",
+                        &smp4_write_through, test_guest);
     qtest_add_data_func("/mktme-pconfig/tcg/tiny-shadow-pool", &tiny,
                         test_guest);
     qtest_add_data_func("/mktme-pconfig/tcg/memfd-shared", &memfd,

@@ -51,11 +51,14 @@ typedef struct SmpCase {
     int cpus;
     const char *shadow;     /* mktme-guest shadow-size, NULL: default */
     bool memfd;             /* RAM from a shared memfd backend */
+    bool write_through;     /* shadow-write-back=off */
+    bool migrate;           /* check on a migration destination */
 } SmpCase;
 
 typedef struct Run {
     const SmpCase *c;
     QTestState *qts;
+    char *args;             /* QEMU's command line */
     char *img_path, *log_path;
     MksResults *r;
     unsigned n;
@@ -259,14 +262,18 @@ static void guest_run(Run *run)
     g_assert_cmpint(fd, >=, 0);
     close(fd);
 
-    run->qts = qtest_initf(GUEST_ARGS "-smp %d %s-bios %s "
-                           "-device isa-debugcon,iobase=0xe9,chardev=dbg "
-                           "-chardev file,id=dbg,path=%s "
-                           MKTME_ARGS "%s%s -machine memory-encryption=k0",
-                           c->cpus, c->memfd ? MEMFD_ARGS : "",
-                           run->img_path, run->log_path,
-                           c->shadow ? ",shadow-size=" : "",
-                           c->shadow ?: "");
+    run->args = g_strdup_printf(GUEST_ARGS "-smp %d %s-bios %s "
+                                "-device isa-debugcon,iobase=0xe9,chardev=dbg "
+                                "-chardev file,id=dbg,path=%s "
+                                MKTME_ARGS "%s%s%s "
+                                "-machine memory-encryption=k0",
+                                c->cpus, c->memfd ? MEMFD_ARGS : "",
+                                run->img_path, run->log_path,
+                                c->shadow ? ",shadow-size=" : "",
+                                c->shadow ?: "",
+                                c->write_through ?
+                                ",shadow-write-back=off" : "");
+    run->qts = qtest_init(run->args);
     for (;;) {
         if (!qtest_probe_child(run->qts)) {
             dump_log(run);
@@ -601,13 +608,70 @@ static void check_query(Run *run)
     off = qdict_get_try_str(fp, "off-reason");
     if (run->c->shadow && !strcmp(run->c->shadow, "0")) {
         g_assert_cmpstr(off, ==, "shadow-size=0");
+    } else if (run->c->memfd || run->c->write_through) {
+        /* Shared RAM, or the object says so: stores are written through */
+        g_assert_null(off);
+        g_assert_cmpint(qdict_get_int(fp, "write-backs"), ==, 0);
+        g_assert_cmpint(qdict_get_int(fp, "write-back-slots"), ==, 0);
+        g_assert_cmpint(qdict_get_int(fp, "writes"), >, 0);
+    } else if (!run->c->migrate) {
+        /* Own buffers through own KeyIDs: written back when read here */
+        g_assert_null(off);
+        g_assert_cmpint(qdict_get_int(fp, "write-backs"), >, 0);
     }
     g_test_message("fast path: %s; fills %" PRId64 ", writes %" PRId64
-                   ", refreshes %" PRId64, off ? off : "on",
+                   ", refreshes %" PRId64 ", write-back slots %" PRId64
+                   ", lines written back %" PRId64 ", demotions %" PRId64,
+                   off ? off : "on",
                    qdict_get_try_int(fp, "fills", 0),
                    qdict_get_try_int(fp, "writes", 0),
-                   qdict_get_try_int(fp, "refreshes", 0));
+                   qdict_get_try_int(fp, "refreshes", 0),
+                   qdict_get_try_int(fp, "write-back-slots", 0),
+                   qdict_get_try_int(fp, "write-backs", 0),
+                   qdict_get_try_int(fp, "demotions", 0));
     qobject_unref(rsp);
+}
+
+/*
+ * Migrate the halted guest to a new QEMU and go on with that one: what
+ * the vCPUs left in shadows (write-back slots hold stores that guest RAM
+ * lacks until a sync) must all be in the stream.
+ */
+static void migrate_run(Run *run)
+{
+    g_autofree char *tmp = g_dir_make_tmp("mktme-smp-mig-XXXXXX", NULL);
+    g_autofree char *sock = g_strdup_printf("%s/sock", tmp);
+    QTestState *dst = qtest_initf("%s -incoming unix:%s", run->args, sock);
+    QDict *rsp;
+
+    rsp = qtest_qmp(run->qts, "{'execute': 'query-mktme'}");
+    g_test_message("source before migration: %" PRId64 " write-back "
+                   "slots", qdict_get_int(qdict_get_qdict(
+                       qdict_get_qdict(rsp, "return"), "fast-path"),
+                       "write-back-slots"));
+    qobject_unref(rsp);
+    qtest_qmp_assert_success(run->qts, "{'execute': 'migrate', "
+                             "'arguments': {'uri': 'unix:%s'}}", sock);
+    for (;;) {
+        const char *status;
+        bool done;
+
+        rsp = qtest_qmp_assert_success_ref(run->qts,
+                                           "{'execute': 'query-migrate'}");
+        status = qdict_get_str(rsp, "status");
+        done = !strcmp(status, "completed");
+        g_assert_cmpstr(status, !=, "failed");
+        qobject_unref(rsp);
+        if (done) {
+            break;
+        }
+        g_usleep(10000);
+    }
+    qtest_qmp_eventwait(dst, "RESUME");
+    qtest_quit(run->qts);
+    unlink(sock);
+    rmdir(tmp);
+    run->qts = dst;
 }
 
 static void test_smp(const void *opaque)
@@ -616,6 +680,9 @@ static void test_smp(const void *opaque)
 
     g_assert_cmpint(run.n, <=, MKS_MAX_CPUS);
     guest_run(&run);
+    if (run.c->migrate) {
+        migrate_run(&run);
+    }
     check_cpus(&run);
     check_a(&run);
     check_b(&run);
@@ -630,6 +697,7 @@ static void test_smp(const void *opaque)
     unlink(run.log_path);
     g_free(run.img_path);
     g_free(run.log_path);
+    g_free(run.args);
     g_free(run.r);
     g_assert_cmpint(run.failures, ==, 0);
 }
@@ -644,6 +712,9 @@ int main(int argc, char **argv)
         { 4, NULL, false },
         { 4, "0", false },
         { 4, NULL, true },
+        { 4, NULL, false, true },
+        { 2, NULL, false, false, true },
+        { 4, "64K", false, false, true },
     };
 
     g_test_init(&argc, &argv, NULL);
@@ -654,8 +725,11 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
         const SmpCase *c = &cases[i];
         g_autofree char *name = g_strdup_printf(
-            "/mktme-smp/tcg/smp%d%s%s", c->cpus,
-            c->shadow ? "-no-fast-path" : "", c->memfd ? "-memfd" : "");
+            "/mktme-smp/tcg/smp%d%s%s%s%s", c->cpus,
+            !c->shadow ? "" : !strcmp(c->shadow, "0") ? "-no-fast-path" :
+            "-small-pool", c->memfd ? "-memfd" : "",
+            c->write_through ? "-write-through" : "",
+            c->migrate ? "-migrated" : "");
 
         qtest_add_data_func(name, c, test_smp);
     }

@@ -641,7 +641,8 @@ static void migrate_run(Run *run)
 {
     g_autofree char *tmp = g_dir_make_tmp("mktme-smp-mig-XXXXXX", NULL);
     g_autofree char *sock = g_strdup_printf("%s/sock", tmp);
-    QTestState *dst = qtest_initf("%s -incoming unix:%s", run->args, sock);
+    g_autofree char *uri = g_strdup_printf("unix:%s", sock);
+    QTestState *dst = qtest_initf("%s -incoming %s", run->args, uri);
     QDict *rsp;
 
     rsp = qtest_qmp(run->qts, "{'execute': 'query-mktme'}");
@@ -651,7 +652,7 @@ static void migrate_run(Run *run)
                        "write-back-slots"));
     qobject_unref(rsp);
     qtest_qmp_assert_success(run->qts, "{'execute': 'migrate', "
-                             "'arguments': {'uri': 'unix:%s'}}", sock);
+                             "'arguments': {'uri': %s}}", uri);
     for (;;) {
         const char *status;
         bool done;

@@ -24,7 +24,7 @@
 static void shadow_kill_slot(MktmeShadow *sh, MktmeSlot *s)
 {
     if (s->state == SLOT_LIVE) {
-        g_hash_table_remove(sh->index, INDEX_KEY(s->pa, s->keyid));
+        qht_remove(&sh->index, s, index_hash(s->pa, s->keyid));
         s->state = SLOT_DEAD;
         qatomic_set(&sh->live, sh->live - 1);
         sh->dead++;

@@ -43,18 +43,18 @@ static MktmeXtsAlg mktme_xts_alg(unsigned model_alg)
 /* Is @pa plain RAM (not MMIO, not a ROM device)? */
 static bool mktme_mc_is_ram(hwaddr pa, RAMBlock **rb)
 {
-    MemoryRegionSection s = memory_region_find(get_system_memory(), pa, 1);
-    bool ram = false;
+    hwaddr xlat, len = 1;
+    MemoryRegion *mr;
 
-    if (s.mr) {
-        ram = memory_region_is_ram(s.mr) && !memory_region_is_ram_device(s.mr)
-              && s.mr->ram_block;
-        if (rb) {
-            *rb = s.mr->ram_block;
-        }
-        memory_region_unref(s.mr);
+    /* No reference taken: TLB fills ask, on every vCPU at once. */
+    RCU_READ_LOCK_GUARD();
+    mr = address_space_translate(&address_space_memory, pa, &xlat, &len,
+                                 false, MEMTXATTRS_UNSPECIFIED);
+    if (rb) {
+        *rb = mr->ram_block;
     }
-    return ram;
+    return memory_region_is_ram(mr) && !memory_region_is_ram_device(mr) &&
+           mr->ram_block;
 }
 
 /*

@@ -36,6 +36,7 @@ static void mktme_ram_block_added(RAMBlockNotifier *n, void *host,
     }
     qemu_mutex_lock(&mg->ram_lock);
     g_hash_table_insert(mg->ram_blocks, rb, GSIZE_TO_POINTER(max_size));
+    qatomic_inc(&mg->ram_gen);
     qemu_mutex_unlock(&mg->ram_lock);
     trace_mktme_ram_mark(qemu_ram_get_idstr(rb), max_size);
 }
@@ -55,6 +56,7 @@ static void mktme_ram_block_removed(RAMBlockNotifier *n, void *host,
     }
     qemu_mutex_lock(&mg->ram_lock);
     found = rb && g_hash_table_remove(mg->ram_blocks, rb);
+    qatomic_inc(&mg->ram_gen);
     qemu_mutex_unlock(&mg->ram_lock);
     if (found) {
         trace_mktme_ram_unmark(qemu_ram_get_idstr(rb), max_size);
@@ -63,12 +65,25 @@ static void mktme_ram_block_removed(RAMBlockNotifier *n, void *host,
 
 bool mktme_ram_block_encrypted(MktmeGuest *mg, RAMBlock *rb)
 {
+    /* The last answer of this thread, while the table stays the same */
+    static __thread RAMBlock *last_rb;
+    static __thread uint32_t last_gen;
+    static __thread bool last_marked;
+    uint32_t gen = qatomic_load_acquire(&mg->ram_gen);
     bool marked;
 
-    /* The memory controller asks from any thread; hot-plug inserts. */
-    qemu_mutex_lock(&mg->ram_lock);
-    marked = g_hash_table_contains(mg->ram_blocks, rb);
-    qemu_mutex_unlock(&mg->ram_lock);
+    if (rb == last_rb && gen == last_gen) {
+        marked = last_marked;
+    } else {
+        /* The memory controller asks from any thread; hot-plug inserts. */
+        qemu_mutex_lock(&mg->ram_lock);
+        marked = g_hash_table_contains(mg->ram_blocks, rb);
+        gen = mg->ram_gen;
+        qemu_mutex_unlock(&mg->ram_lock);
+        last_rb = rb;
+        last_gen = gen;
+        last_marked = marked;
+    }
     /* Firmware images and fw_cfg blobs are ROM, not DRAM. */
     return marked && !rb->mr->readonly && !memory_region_is_rom(rb->mr);
 }

@@ -31,6 +31,7 @@
 #define TARGET_I386_MKTME_SHADOW_INT_H
 
 #include "qemu/thread.h"
+#include "qemu/qht.h"
 #include "exec/ramlist.h"
 #include "exec/ramblock.h"
 #include "hw/core/cpu.h"
@@ -88,9 +89,10 @@ struct MktmeShadow {
     MemoryRegion pool_rw;       /* the pool again, as RAM, right above */
     ram_addr_t pool_rw_ram;
     uint8_t *snap;              /* per slot: the view R holds now */
-    uint8_t *rmap;              /* per R page: whose TLBs may map it */
+    uint16_t *rmap;             /* per R page: whose TLBs may map it */
+    uint8_t rmap_gen;           /* epoch number in rmap, nowb entries */
     unsigned long *wb;          /* per R page: it has a write-back slot */
-    unsigned long *nowb;        /* per R page: none until the next epoch */
+    uint8_t *nowb;              /* per R page: none until the next epoch */
     GArray *demote;             /* R pages to demote at the next epoch */
     uint32_t wb_slots;          /* slots in write-back mode */
     uint32_t wb_refusals;       /* fills refused it since the epoch */
@@ -103,7 +105,7 @@ struct MktmeShadow {
     uint32_t live;              /* LIVE slots */
     uint32_t dead;              /* DEAD slots */
 
-    GHashTable *index;          /* pa | keyid -> slot index + 1 */
+    struct qht index;           /* (pa, keyid) -> LIVE slot; RCU lookups */
     GHashTable *pages;          /* ram_addr -> MktmePage */
 
     /* Pages some TLB may write directly (bit per ram page) */
@@ -123,9 +125,18 @@ struct MktmeShadow {
     uint64_t write_backs, demotions;
 };
 
-/* The index key of @pa's page through @keyid (KeyIDs have 15 bits) */
-#define INDEX_KEY(pa, keyid) \
-    GSIZE_TO_POINTER((gsize)((pa) >> TARGET_PAGE_BITS) << 16 | (keyid))
+/* What the index looks up: a guest page through a KeyID */
+typedef struct MktmeIndexKey {
+    hwaddr pa;                  /* page aligned */
+    uint16_t keyid;
+} MktmeIndexKey;
+
+static inline uint32_t index_hash(hwaddr pa, uint16_t keyid)
+{
+    uint64_t v = (pa >> TARGET_PAGE_BITS) << 16 | keyid;
+
+    return (v * 0x9e3779b97f4a7c15ULL) >> 32;
+}
 
 static inline QemuRecMutex *shadow_stripe(MktmeShadow *sh, hwaddr pa)
 {

@@ -213,17 +213,33 @@ static const MemoryRegionOps slot_ops = {
               .unaligned = false },
 };
 
+static bool index_cmp(const void *p, const void *userp)
+{
+    const MktmeSlot *s = p;
+    const MktmeIndexKey *k = userp;
+
+    return qatomic_read(&s->pa) == k->pa && qatomic_read(&s->keyid) == k->keyid;
+}
+
+/* The LIVE slot of @pa's page through @keyid, or NULL; any lock or none */
+static MktmeSlot *index_lookup(MktmeShadow *sh, hwaddr pa, uint16_t keyid)
+{
+    MktmeIndexKey k = { .pa = pa & TARGET_PAGE_MASK, .keyid = keyid };
+
+    RCU_READ_LOCK_GUARD();
+    return qht_lookup(&sh->index, &k, index_hash(k.pa, keyid));
+}
+
 int64_t mktme_shadow_find(MktmeShadow *sh, hwaddr pa, uint16_t keyid)
 {
-    gpointer v;
+    MktmeSlot *s;
 
     if (!qatomic_read(&sh->live)) {
         return -1;
     }
-    qemu_mutex_lock(&sh->lock);
-    v = g_hash_table_lookup(sh->index, INDEX_KEY(pa, keyid));
-    qemu_mutex_unlock(&sh->lock);
-    return v ? (int64_t)GPOINTER_TO_SIZE(v) - 1 : -1;
+    /* Without a lock: every vCPU's TLB fills come here. */
+    s = index_lookup(sh, pa, keyid);
+    return s ? s - sh->slots : -1;
 }
 
 bool mktme_shadow_usable(MktmeShadow *sh, IOMMUAccessFlags flag)
@@ -240,25 +256,22 @@ bool mktme_shadow_usable(MktmeShadow *sh, IOMMUAccessFlags flag)
 static bool shadow_ram_page(hwaddr pa, ram_addr_t *ram, uint8_t **r,
                             RAMBlock **rb)
 {
-    MemoryRegionSection sec = memory_region_find(get_system_memory(), pa,
-                                                 SHADOW_PAGE);
-    MemoryRegion *mr = sec.mr;
-    bool ok;
+    hwaddr xlat, len = SHADOW_PAGE;
+    MemoryRegion *mr;
 
-    if (!mr) {
+    /* No reference taken: every vCPU's fills come here at once. */
+    RCU_READ_LOCK_GUARD();
+    mr = address_space_translate(&address_space_memory, pa, &xlat, &len,
+                                 false, MEMTXATTRS_UNSPECIFIED);
+    if (len < SHADOW_PAGE || !memory_region_is_ram(mr) ||
+        memory_region_is_ram_device(mr) || mr->readonly ||
+        memory_region_is_rom(mr) || !mr->ram_block) {
         return false;
     }
-    ok = sec.size == SHADOW_PAGE && memory_region_is_ram(mr) &&
-         !memory_region_is_ram_device(mr) && !mr->readonly &&
-         !memory_region_is_rom(mr) && mr->ram_block;
-    if (ok) {
-        *r = (uint8_t *)memory_region_get_ram_ptr(mr) +
-             sec.offset_within_region;
-        *ram = memory_region_get_ram_addr(mr) + sec.offset_within_region;
-        *rb = mr->ram_block;
-    }
-    memory_region_unref(mr);
-    return ok;
+    *r = (uint8_t *)memory_region_get_ram_ptr(mr) + xlat;
+    *ram = memory_region_get_ram_addr(mr) + xlat;
+    *rb = mr->ram_block;
+    return true;
 }
 
 int64_t mktme_shadow_get(MktmeShadow *sh, hwaddr pa, uint16_t keyid)
@@ -290,7 +303,7 @@ int64_t mktme_shadow_get(MktmeShadow *sh, hwaddr pa, uint16_t keyid)
     }
     qemu_mutex_lock(&sh->lock);
     pg = g_hash_table_lookup(sh->pages, GSIZE_TO_POINTER(ram));
-    v = g_hash_table_lookup(sh->index, INDEX_KEY(pa, keyid));
+    v = index_lookup(sh, pa, keyid);
     if (sh->gen != gen || (pg && pg->frozen) ||
         (!v && pg && shadow_page_is_wb(sh, ram))) {
         /*
@@ -311,7 +324,7 @@ int64_t mktme_shadow_get(MktmeShadow *sh, hwaddr pa, uint16_t keyid)
             /* This access takes the crypto region; the epoch evicts. */
             shadow_request_epoch(sh);
         }
-        return v ? (int64_t)GPOINTER_TO_SIZE(v) - 1 : -1;
+        return v ? (MktmeSlot *)v - sh->slots : -1;
     }
     i = sh->free[--sh->nr_free];
     s = &sh->slots[i];
@@ -343,8 +356,14 @@ int64_t mktme_shadow_get(MktmeShadow *sh, hwaddr pa, uint16_t keyid)
     /* A new page, used through one KeyID so far: stores may go straight */
     wb = watch && shadow_wb_choose(sh, pg, rb);
     host = slot_host(sh, i);
-    read_line(host, r, SHADOW_PAGE);
-    view_of_r(c0, ck, pa, host, SHADOW_PAGE / MKTME_LINE_SIZE);
+    if (c0) {
+        /* Straight from R: a write to it meanwhile refreshes the slot */
+        mktme_xts_encrypt_lines(c0, pa, host, r, SHADOW_PAGE / MKTME_LINE_SIZE);
+        view_of_r(NULL, ck, pa, host, SHADOW_PAGE / MKTME_LINE_SIZE);
+    } else {
+        read_line(host, r, SHADOW_PAGE);
+        view_of_r(c0, ck, pa, host, SHADOW_PAGE / MKTME_LINE_SIZE);
+    }
     if (wb) {
         memcpy(slot_snap(sh, i), host, SHADOW_PAGE);
     }
@@ -358,8 +377,7 @@ int64_t mktme_shadow_get(MktmeShadow *sh, hwaddr pa, uint16_t keyid)
         qatomic_set(&sh->wb_slots, sh->wb_slots + 1);
     }
     pg->slots = i;
-    g_hash_table_insert(sh->index, INDEX_KEY(pa, keyid),
-                        GSIZE_TO_POINTER(i + 1));
+    qht_insert(&sh->index, s, index_hash(pa, keyid), NULL);
     qatomic_set(&sh->live, sh->live + 1);
     sh->fills++;
     qemu_mutex_unlock(&sh->lock);
@@ -403,6 +421,12 @@ MktmeShadow *mktme_shadow_new(uint64_t size, bool write_back,
     /* Stores through slots: every vCPU at once, from any instruction */
     memory_region_enable_lockless_anywhere(&sh->pool);
     sh->pool_host = memory_region_get_ram_ptr(&sh->pool);
+    /*
+     * Fault the pool in now: the host zeroing its pages would otherwise
+     * cost the first fills more than their crypto.  shadow-size is the
+     * budget the user gave.
+     */
+    memset(sh->pool_host, 0, (size_t)slots * SHADOW_PAGE);
     sh->pool_ram = memory_region_get_ram_addr(&sh->pool);
     sh->ciphers = ciphers;
     sh->opaque = opaque;
@@ -415,7 +439,7 @@ MktmeShadow *mktme_shadow_new(uint64_t size, bool write_back,
         sh->free[i] = slots - 1 - i;
     }
     sh->nr_free = slots;
-    sh->index = g_hash_table_new(key_hash, g_direct_equal);
+    qht_init(&sh->index, index_cmp, slots, QHT_MODE_AUTO_RESIZE);
     sh->pages = g_hash_table_new_full(key_hash, g_direct_equal, NULL, g_free);
     qemu_mutex_init(&sh->lock);
     for (int i = 0; i < SHADOW_STRIPES; i++) {
@@ -442,7 +466,7 @@ void mktme_shadow_free(MktmeShadow *sh)
     object_unparent(OBJECT(&sh->pool));
     /* Plaintext of guest pages: wipe before the pool goes. */
     mktme_wipe(sh->pool_host, (size_t)sh->nr_slots * SHADOW_PAGE);
-    g_hash_table_destroy(sh->index);
+    qht_destroy(&sh->index);
     g_hash_table_destroy(sh->pages);    /* frees the page records */
     g_free(sh->slots);
     g_free(sh->free);

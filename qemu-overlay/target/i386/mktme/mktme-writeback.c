@@ -33,12 +33,14 @@
  * of a page (refreshing slot and snapshot) is never undone by a later
  * sync of the others.
  *
- * Which TLBs may map R of a page: sh->rmap, a byte per RAM page: 0 none
- * since the last epoch (which drops guest RAM from every TLB), cpu + 1
- * that vCPU only, RMAP_MANY several.  A fill picks write-back only when
- * no other vCPU may map R (and drops its own entries).  It sets the
- * page's wb bit, then reads rmap; an installing vCPU writes rmap, then
- * reads the wb bit, with full barriers between: one sees the other.
+ * Which TLBs may map R of a page: sh->rmap, per RAM page: 0 none since
+ * the last epoch (which drops guest RAM from every TLB), cpu + 1 that
+ * vCPU only, RMAP_MANY several; tagged with the epoch's number, so that
+ * an epoch forgets them all by counting (sh->rmap_gen).  A fill picks
+ * write-back only when no other vCPU may map R (and drops its own
+ * entries).  It sets the page's wb bit, then reads rmap; an installing
+ * vCPU writes rmap, then reads the wb bit, with full barriers between:
+ * one sees the other.
  *
  * Copyright (c) 2026 The qemu-mktme authors
  * SPDX-License-Identifier: GPL-2.0-or-later
@@ -47,6 +49,7 @@
 #include "qemu/osdep.h"
 #include "qemu/bitops.h"
 #include "qemu/main-loop.h"
+#include "qemu/memalign.h"
 #include "qemu/rcu.h"
 #include "exec/address-spaces.h"
 #include "exec/cputlb.h"
@@ -68,6 +71,20 @@ static uint8_t rmap_of(CPUState *cs)
     return cs->cpu_index < RMAP_MANY - 1 ? cs->cpu_index + 1 : RMAP_MANY;
 }
 
+/* Who may map R page @page, as of this epoch */
+static uint8_t rmap_get(MktmeShadow *sh, uint64_t page, uint16_t *raw)
+{
+    uint16_t v = qatomic_read(&sh->rmap[page]);
+
+    *raw = v;
+    return v >> 8 == qatomic_read(&sh->rmap_gen) ? v & 0xff : RMAP_NONE;
+}
+
+static bool nowb(MktmeShadow *sh, uint64_t page)
+{
+    return qatomic_read(&sh->nowb[page]) == qatomic_read(&sh->rmap_gen);
+}
+
 void shadow_wb_init(MktmeShadow *sh)
 {
     size_t size = (size_t)sh->nr_slots * SHADOW_PAGE;
@@ -83,10 +100,13 @@ void shadow_wb_init(MktmeShadow *sh)
     memory_region_init_ram_device_ptr(&sh->pool_rw, NULL, "mktme-shadow-rw",
                                       size, sh->pool_host);
     sh->pool_rw_ram = memory_region_get_ram_addr(&sh->pool_rw);
-    sh->snap = g_malloc0(size);
-    sh->rmap = g_malloc0(sh->writable_pages);
+    /* Touched now, not by the first fills (as the pool, see there) */
+    sh->snap = qemu_memalign(SHADOW_PAGE, size);
+    memset(sh->snap, 0, size);
+    sh->rmap = g_new0(uint16_t, sh->writable_pages);
+    sh->rmap_gen = 1;
     sh->wb = bitmap_new(sh->writable_pages);
-    sh->nowb = bitmap_new(sh->writable_pages);
+    sh->nowb = g_malloc0(sh->writable_pages);
     memory_region_add_subregion(get_system_memory(),
                                 MKTME_SHADOW_WINDOW + size, &sh->pool_rw);
 }
@@ -101,7 +121,7 @@ void shadow_wb_cleanup(MktmeShadow *sh)
     object_unparent(OBJECT(&sh->pool_rw));
     /* Plaintext of guest pages */
     mktme_wipe(sh->snap, (size_t)sh->nr_slots * SHADOW_PAGE);
-    g_free(sh->snap);
+    qemu_vfree(sh->snap);
     g_free(sh->rmap);
     g_free(sh->wb);
     g_free(sh->nowb);
@@ -111,6 +131,7 @@ bool shadow_wb_choose(MktmeShadow *sh, MktmePage *pg, RAMBlock *rb)
 {
     uint64_t page = pg->ram >> TARGET_PAGE_BITS;
     uint8_t me, v;
+    uint16_t raw;
 
     /*
      * Shared RAM: other processes read it as it is.  Code on R: TCG
@@ -118,13 +139,13 @@ bool shadow_wb_choose(MktmeShadow *sh, MktmePage *pg, RAMBlock *rb)
      */
     if (!sh->wb_on || qatomic_read(&sh->off) || pg->r_code ||
         page >= sh->writable_pages || qemu_ram_is_shared(rb) ||
-        test_bit(page, sh->nowb)) {
+        nowb(sh, page)) {
         return false;
     }
     me = rmap_of(current_cpu);
     set_bit_atomic(page, sh->wb);
     smp_mb();
-    v = qatomic_read(&sh->rmap[page]);
+    v = rmap_get(sh, page, &raw);
     if (v != RMAP_NONE && v != me) {
         /* Another vCPU's TLB may map R: an epoch will forget it. */
         clear_bit_atomic(page, sh->wb);
@@ -175,8 +196,12 @@ static void write_back_run(MktmeShadow *sh, MktmePage *pg, MktmeSlot *s,
                                         DIRTY_CLIENTS_NOCODE);
 }
 
-/* Write back what slot @s holds and R lacks.  Stripe, RCU read lock held. */
-static void sync_slot(MktmeShadow *sh, MktmePage *pg, MktmeSlot *s)
+/*
+ * Write back what slot @s holds and R lacks.  Stripe, RCU read lock
+ * held.  @last: the slot is recycled next, its snapshot needs no update.
+ */
+static void sync_slot(MktmeShadow *sh, MktmePage *pg, MktmeSlot *s,
+                      bool last)
 {
     uint32_t i = s - sh->slots;
     const uint8_t *host = slot_host(sh, i);
@@ -186,6 +211,9 @@ static void sync_slot(MktmeShadow *sh, MktmePage *pg, MktmeSlot *s)
     unsigned lines = SHADOW_PAGE / MKTME_LINE_SIZE, first = 0, n = 0;
     unsigned total = 0;
 
+    if (!memcmp(host, snap, SHADOW_PAGE)) {
+        return;     /* (a racing store is the next sync's) */
+    }
     if (s->state == SLOT_DEAD) {
         /* Stores that raced a key change: the keys now in force */
         sh->ciphers(sh->opaque, s->pa, s->keyid, &c0, &ck);
@@ -194,12 +222,14 @@ static void sync_slot(MktmeShadow *sh, MktmePage *pg, MktmeSlot *s)
         unsigned off = l * MKTME_LINE_SIZE;
         bool changed = false;
 
-        if (l < lines) {
+        if (l < lines &&
+            memcmp(host + off, snap + off, MKTME_LINE_SIZE) != 0) {
+            /* What is written back and what the snapshot says: the same */
             read_line(buf + off, host + off, MKTME_LINE_SIZE);
-            changed = memcmp(buf + off, snap + off, MKTME_LINE_SIZE) != 0;
-            if (changed) {
+            if (!last) {
                 memcpy(snap + off, buf + off, MKTME_LINE_SIZE);
             }
+            changed = true;
         }
         if (changed) {
             if (!n) {
@@ -224,7 +254,7 @@ void shadow_wb_sync_page_locked(MktmeShadow *sh, MktmePage *pg)
     RCU_READ_LOCK_GUARD();      /* the ciphers of DEAD slots */
     for (int32_t j = pg->slots; j >= 0; j = sh->slots[j].next) {
         if (sh->slots[j].wb) {
-            sync_slot(sh, pg, &sh->slots[j]);
+            sync_slot(sh, pg, &sh->slots[j], false);
         }
     }
 }
@@ -338,7 +368,7 @@ static void demote_locked(MktmeShadow *sh, MktmePage *pg, bool now)
         }
     }
     clear_bit_atomic(page, sh->wb);
-    set_bit_atomic(page, sh->nowb);
+    qatomic_set(&sh->nowb[page], sh->rmap_gen);
     qatomic_inc(&sh->demotions);
     trace_mktme_shadow_demote(pg->pa, now);
 }
@@ -424,15 +454,21 @@ void shadow_wb_installing(CPUState *cs, ram_addr_t ram, bool may_wait)
     }
     me = rmap_of(cs);
     for (;;) {
-        uint8_t v = qatomic_read(&sh->rmap[page]);
+        uint16_t raw;
+        uint8_t v = rmap_get(sh, page, &raw);
 
         if (v != me && v != RMAP_MANY) {
             /* Record this TLB, then look for a write-back slot. */
-            while (v != me && v != RMAP_MANY) {
-                uint8_t n = v == RMAP_NONE ? me : RMAP_MANY;
-                uint8_t o = qatomic_cmpxchg(&sh->rmap[page], v, n);
+            uint16_t gen = (uint16_t)qatomic_read(&sh->rmap_gen) << 8;
 
-                v = o == v ? n : o;
+            while (v != me && v != RMAP_MANY) {
+                uint16_t n = gen | (v == RMAP_NONE ? me : RMAP_MANY);
+                uint16_t o = qatomic_cmpxchg(&sh->rmap[page], raw, n);
+
+                if (o == raw) {
+                    break;
+                }
+                v = rmap_get(sh, page, &raw);
             }
             smp_mb();
         }
@@ -473,7 +509,7 @@ void shadow_wb_epoch_locked(MktmeShadow *sh)
             MktmePage *pg = s->page;
 
             WITH_RCU_READ_LOCK_GUARD() {
-                sync_slot(sh, pg, s);
+                sync_slot(sh, pg, s, !qatomic_read(&sh->midaccess));
             }
             qatomic_set(&s->wb, false);
             qatomic_dec(&sh->wb_slots);
@@ -490,7 +526,12 @@ void shadow_wb_epoch_locked(MktmeShadow *sh)
     CPU_FOREACH(cs) {
         tlb_flush_host_range(cs, NULL, SIZE_MAX);
     }
-    memset(sh->rmap, RMAP_NONE, sh->writable_pages);
-    bitmap_zero(sh->nowb, sh->writable_pages);
+    qatomic_set(&sh->rmap_gen, sh->rmap_gen + 1);
+    if (sh->rmap_gen == 0) {
+        /* Numbers wrapped: forget the old ones for real */
+        memset(sh->rmap, 0, sh->writable_pages * sizeof(*sh->rmap));
+        memset(sh->nowb, 0, sh->writable_pages);
+        sh->rmap_gen = 1;
+    }
     qatomic_set(&sh->wb_refusals, 0);
 }

@@ -90,6 +90,7 @@ struct MktmeGuest {
     MktmeXtsKey *xts0;          /* TCG: KeyID 0's cipher */
     GHashTable *ram_blocks;     /* marked RAMBlock -> its max size */
     QemuMutex ram_lock;         /* ram_blocks: changed under the BQL too */
+    uint32_t ram_gen;           /* bumped when ram_blocks changes */
     RAMBlockNotifier ram_notifier;
     Notifier machine_done;
     Error *migration_blocker;

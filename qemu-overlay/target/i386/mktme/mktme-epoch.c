@@ -280,6 +280,32 @@ void mktme_shadow_drop_all(MktmeShadow *sh)
     }
 }
 
+void mktme_shadow_drop_ram(MktmeShadow *sh, ram_addr_t start,
+                           ram_addr_t len)
+{
+    GHashTableIter it;
+    gpointer key, val;
+
+    if (!sh) {
+        return;
+    }
+    /*
+     * The block's memory goes after an RCU grace period, which DEAD slots
+     * (until the epoch) may outlive: none of them touches it from now on.
+     */
+    lock_all(sh);
+    g_hash_table_iter_init(&it, sh->pages);
+    while (g_hash_table_iter_next(&it, &key, &val)) {
+        MktmePage *pg = val;
+
+        if (pg->ram - start < len) {
+            qatomic_set(&pg->gone, true);
+        }
+    }
+    unlock_all(sh);
+    mktme_shadow_drop_all(sh);
+}
+
 void shadow_turn_off(MktmeShadow *sh, const char *why)
 {
     if (!sh->off) {

@@ -50,8 +50,10 @@ static void mktme_ram_block_removed(RAMBlockNotifier *n, void *host,
 
     bool found;
 
-    if (mg->mc) {
+    if (mg->mc && rb) {
         /* Slots of its pages write into it: none may outlive it. */
+        mktme_shadow_drop_ram(mg->mc->shadow, rb->offset, rb->max_length);
+    } else if (mg->mc) {
         mktme_shadow_drop_all(mg->mc->shadow);
     }
     qemu_mutex_lock(&mg->ram_lock);

@@ -70,6 +70,7 @@ struct MktmePage {
     hwaddr pa;
     bool r_code;                /* R may hold TBs: keep it protected */
     bool frozen;                /* a KeyID-0 store is landing: no fills */
+    bool gone;                  /* its RAM block is going: R is no more */
     int32_t slots;              /* first slot, or -1 */
 };
 
@@ -259,7 +260,8 @@ void shadow_wb_sync_all(MktmeShadow *sh);
  */
 void shadow_wb_epoch_locked(MktmeShadow *sh);
 /* RAMWatchOps members */
-void shadow_wb_installing(CPUState *cs, ram_addr_t ram, bool may_wait);
+void shadow_wb_installing(CPUState *cs, ram_addr_t ram, bool may_wait,
+                          uintptr_t ra);
 void shadow_wb_accessing(ram_addr_t ram, ram_addr_t len);
 
 /* mktme-watch.c */

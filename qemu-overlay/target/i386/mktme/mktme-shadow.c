@@ -99,7 +99,7 @@ void shadow_refresh(MktmeShadow *sh, MktmeSlot *s, unsigned off,
         /* Maybe dropped for a re-key: the current keys. */
         sh->ciphers(sh->opaque, s->pa, s->keyid, &c0, &ck);
     }
-    if (zero) {
+    if (zero || qatomic_read(&s->page->gone)) {
         memset(buf, 0, len);
     } else {
         read_line(buf, s->page->r + off, len);
@@ -145,6 +145,11 @@ static MemTxResult slot_write(void *opaque, hwaddr addr, uint64_t data,
         return MEMTX_OK;
     }
     pg = s->page;
+    if (qatomic_read(&pg->gone)) {
+        /* Its RAM block is being unplugged: the store goes nowhere. */
+        qemu_rec_mutex_unlock(stripe);
+        return MEMTX_OK;
+    }
     if (s->state == SLOT_LIVE) {
         c0 = s->c0;
         ck = s->ck;

@@ -99,7 +99,10 @@ static void kill_now(MktmeShadow *sh, ram_addr_t ram, hwaddr pa)
                 tlb_flush_host_range(cs, slot_host(sh, j), SHADOW_PAGE);
             }
         }
-        shadow_recycle_page_locked(sh, pg);
+        if (!qatomic_read(&sh->midaccess)) {
+            /* (else a vCPU stopped mid-access may use one: the epoch's) */
+            shadow_recycle_page_locked(sh, pg);
+        }
     }
     qemu_rec_mutex_unlock(stripe);
 }

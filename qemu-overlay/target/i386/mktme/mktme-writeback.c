@@ -117,6 +117,9 @@ void shadow_wb_cleanup(MktmeShadow *sh)
     if (!sh->wb_on) {
         return;
     }
+    /* (RAM block notifiers run as the view goes: nothing to sync then) */
+    qatomic_set(&sh->wb_slots, 0);
+    qatomic_set(&sh->wb_on, false);
     memory_region_del_subregion(get_system_memory(), &sh->pool_rw);
     object_unparent(OBJECT(&sh->pool_rw));
     /* Plaintext of guest pages */
@@ -143,8 +146,11 @@ bool shadow_wb_choose(MktmeShadow *sh, MktmePage *pg, RAMBlock *rb)
         return false;
     }
     me = rmap_of(current_cpu);
+    if (me == RMAP_MANY) {
+        return false;   /* (the 255th vCPU and up cannot say "only me") */
+    }
     set_bit_atomic(page, sh->wb);
-    smp_mb();
+    smp_mb();   /* wb bit, then rmap: pairs with shadow_wb_installing() */
     v = rmap_get(sh, page, &raw);
     if (v != RMAP_NONE && v != me) {
         /* Another vCPU's TLB may map R: an epoch will forget it. */
@@ -211,8 +217,9 @@ static void sync_slot(MktmeShadow *sh, MktmePage *pg, MktmeSlot *s,
     unsigned lines = SHADOW_PAGE / MKTME_LINE_SIZE, first = 0, n = 0;
     unsigned total = 0;
 
-    if (!memcmp(host, snap, SHADOW_PAGE)) {
-        return;     /* (a racing store is the next sync's) */
+    if (qatomic_read(&pg->gone) || !memcmp(host, snap, SHADOW_PAGE)) {
+        /* (R's block is being unplugged; a racing store: the next sync) */
+        return;
     }
     if (s->state == SLOT_DEAD) {
         /* Stores that raced a key change: the keys now in force */
@@ -398,52 +405,79 @@ static void demote_now(MktmeShadow *sh, uint64_t page)
     qemu_rec_mutex_unlock(stripe);
 }
 
+/* Demote @page in an epoch that runs before @cs's next TB */
+static void demote_later(MktmeShadow *sh, CPUState *cs, uint64_t page)
+{
+    qemu_mutex_lock(&sh->lock);
+    g_array_append_val(sh->demote, page);
+    qemu_mutex_unlock(&sh->lock);
+    async_safe_run_on_cpu(cs, shadow_epoch_work, RUN_ON_CPU_HOST_PTR(sh));
+}
+
 /*
  * A TLB entry of @cs is about to map R page @page, which has a
- * write-back slot.  With @may_wait, demote it now, every other vCPU
- * stopped.  Without (a code fill may hold a TB page lock, which the
- * others may wait for), sync it and demote it in an epoch that runs
- * before this vCPU's next TB: the entry reads what R holds now.
+ * write-back slot: demote it first.  Returns false if the entry may be
+ * installed with the page still in write-back mode.
  */
-static void demote(MktmeShadow *sh, CPUState *cs, uint64_t page,
-                   bool may_wait)
+static bool demote(MktmeShadow *sh, CPUState *cs, uint64_t page,
+                   bool may_wait, uintptr_t ra)
 {
     bool locked;
 
     if (!(cs->tcg_cflags & CF_PARALLEL) || cpu_in_exclusive_context(cs)) {
+        /* No other vCPU runs */
         demote_now(sh, page);
-        return;
+        return true;
     }
-    if (!may_wait || !cs->running) {
+    if (!cs->running) {
+        /* (Not from generated code or a helper: no caller does this.) */
         sync_page(sh, page);
-        qemu_mutex_lock(&sh->lock);
-        g_array_append_val(sh->demote, page);
-        qemu_mutex_unlock(&sh->lock);
-        async_safe_run_on_cpu(cs, shadow_epoch_work, RUN_ON_CPU_HOST_PTR(sh));
-        return;
+        demote_later(sh, cs, page);
+        return false;
+    }
+    if (!may_wait) {
+        /*
+         * A TB is being translated and may hold page locks, which the
+         * other vCPUs (and holders of the page's stripe) may wait for:
+         * give the translation up, demote, translate again.
+         */
+        demote_later(sh, cs, page);
+        cpu_loop_exit(cs);
+    }
+    if (ra && !bql_locked()) {
+        /*
+         * From generated code or a helper: run the instruction again
+         * after the demotion, so that nothing of this access (a page it
+         * crossed, a host pointer) outlives the exclusive section.
+         */
+        demote_later(sh, cs, page);
+        cpu_loop_exit_restore(cs, ra);
     }
     /*
-     * As ptw_setl_slow() does; interrupt and exception delivery fill
-     * TLBs with the BQL held, which another vCPU may wait for.
+     * No return address (TB lookup, interrupt and exception delivery,
+     * with the BQL, which another vCPU may wait for): demote here, as
+     * ptw_setl_slow() does; the epochs meanwhile leave alone what this
+     * access may already use (@midaccess).
      */
     locked = bql_locked();
+    qatomic_inc(&sh->midaccess);
     cpu_exec_end(cs);
     if (locked) {
         bql_unlock();
     }
-    /* Epochs meanwhile must not recycle the slot this access may use */
-    qatomic_inc(&sh->midaccess);
     start_exclusive();
     demote_now(sh, page);
     end_exclusive();
-    qatomic_dec(&sh->midaccess);
     cpu_exec_start(cs);
     if (locked) {
         bql_lock();
     }
+    qatomic_dec(&sh->midaccess);
+    return true;
 }
 
-void shadow_wb_installing(CPUState *cs, ram_addr_t ram, bool may_wait)
+void shadow_wb_installing(CPUState *cs, ram_addr_t ram, bool may_wait,
+                          uintptr_t ra)
 {
     MktmeShadow *sh = shadow_watched();
     uint64_t page = ram >> TARGET_PAGE_BITS;
@@ -470,13 +504,12 @@ void shadow_wb_installing(CPUState *cs, ram_addr_t ram, bool may_wait)
                 }
                 v = rmap_get(sh, page, &raw);
             }
-            smp_mb();
+            smp_mb();   /* rmap, then wb bit: pairs with shadow_wb_choose() */
         }
         if (likely(!test_bit(page, sh->wb))) {
             return;
         }
-        demote(sh, cs, page, may_wait);
-        if (!may_wait) {
+        if (!demote(sh, cs, page, may_wait, ra)) {
             return;
         }
         /* An epoch may have run meanwhile and forgotten this TLB. */
@@ -491,15 +524,14 @@ void shadow_wb_epoch_locked(MktmeShadow *sh)
     if (!sh->wb_on) {
         return;
     }
-    /* Pages a code fill found with a write-back slot */
-    qemu_mutex_lock(&sh->lock);
-    pages = sh->demote;
-    sh->demote = g_array_new(false, false, sizeof(uint64_t));
-    qemu_mutex_unlock(&sh->lock);
-    for (guint n = 0; n < pages->len; n++) {
-        demote_now(sh, g_array_index(pages, uint64_t, n));
+    if (qatomic_read(&sh->midaccess)) {
+        /*
+         * A vCPU stopped halfway through an access may hold a host
+         * pointer into a slot or map R: change nothing it may use.
+         * DEAD write-back slots stay so (synced by whoever reads R).
+         */
+        return;
     }
-    g_array_free(pages, true);
 
     /* DEAD write-back slots: the last stores, then write-through mode */
     for (uint32_t i = 0; i < sh->nr_slots; i++) {
@@ -509,7 +541,7 @@ void shadow_wb_epoch_locked(MktmeShadow *sh)
             MktmePage *pg = s->page;
 
             WITH_RCU_READ_LOCK_GUARD() {
-                sync_slot(sh, pg, s, !qatomic_read(&sh->midaccess));
+                sync_slot(sh, pg, s, true);
             }
             qatomic_set(&s->wb, false);
             qatomic_dec(&sh->wb_slots);
@@ -534,4 +566,17 @@ void shadow_wb_epoch_locked(MktmeShadow *sh)
         sh->rmap_gen = 1;
     }
     qatomic_set(&sh->wb_refusals, 0);
+
+    /*
+     * Pages a vCPU waits to map otherwise: after the count, so that they
+     * stay write-through until the next epoch.
+     */
+    qemu_mutex_lock(&sh->lock);
+    pages = sh->demote;
+    sh->demote = g_array_new(false, false, sizeof(uint64_t));
+    qemu_mutex_unlock(&sh->lock);
+    for (guint n = 0; n < pages->len; n++) {
+        demote_now(sh, g_array_index(pages, uint64_t, n));
+    }
+    g_array_free(pages, true);
 }

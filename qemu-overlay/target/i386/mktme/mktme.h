@@ -177,6 +177,9 @@ void mktme_shadow_free(MktmeShadow *sh);
  * (before every vCPU's next TB when called from another thread).
  */
 void mktme_shadow_drop_all(MktmeShadow *sh);
+/* The same, RAM [@start, +@len) being unplugged: leave it alone now */
+void mktme_shadow_drop_ram(MktmeShadow *sh, ram_addr_t start,
+                           ram_addr_t len);
 /* May this translation (a TCG TLB fill) use a slot? */
 bool mktme_shadow_usable(MktmeShadow *sh, IOMMUAccessFlags flag);
 /* The slot of @pa through @keyid, or -1 (no allocation). */
@@ -207,6 +210,8 @@ static inline MktmeShadow *mktme_shadow_new(uint64_t size, bool write_back,
 }
 static inline void mktme_shadow_free(MktmeShadow *sh) {}
 static inline void mktme_shadow_drop_all(MktmeShadow *sh) {}
+static inline void mktme_shadow_drop_ram(MktmeShadow *sh, ram_addr_t start,
+                                         ram_addr_t len) {}
 static inline bool mktme_shadow_usable(MktmeShadow *sh, IOMMUAccessFlags f)
 {
     return false;

@@ -318,6 +318,55 @@ static void check_enumeration(Guest *g, bool self)
              self ? GP : MKG_NOT_RUN);
 }
 
+/* What setcc and jz read (g_pconfig_flags) when RFLAGS is @fl */
+static uint64_t setcc_of(uint64_t fl)
+{
+    return !!(fl & 0x40) | !!(fl & 0x1) << 1 | !!(fl & 0x80) << 2 |
+           !!(fl & 0x800) << 3 | !!(fl & 0x4) << 4 | !!(fl & 0x40) << 5;
+}
+
+/*
+ * PCONFIG's RFLAGS, whatever the instruction before it: success clears
+ * all six, a fault leaves the producer's; setcc and jcc read the same.
+ */
+static void check_pconfig_flags(Guest *g)
+{
+    MkgResults *r = &g->r;
+    unsigned nonzero = 0;
+
+    for (unsigned p = 0; p < MKG_NFP; p++) {
+        const MkgFlags *a = &r->fp_alone[p], *ok = &r->fp_ok[p];
+        const MkgFlags *gp = &r->fp_gp[p];
+        g_autofree char *sa = g_strdup_printf("flag producer %u alone", p);
+        g_autofree char *so = g_strdup_printf("PCONFIG after producer %u", p);
+        g_autofree char *sg = g_strdup_printf("PCONFIG #GP after producer %u",
+                                              p);
+
+        check_u64(g, sa, a->vector, MKG_NO_FAULT);
+        check_u64(g, sa, a->setcc, setcc_of(a->rflags));
+        nonzero += a->rflags != 0;
+
+        check_u64(g, so, ok->vector, MKG_NO_FAULT);
+        check_u64(g, so, ok->rax, 0);
+        check_u64(g, so, ok->rflags, 0);
+        check_u64(g, so, ok->setcc, 0);
+
+        check_u64(g, sg, gp->vector, GP);
+        check_u64(g, sg, gp->rax, 1);
+        check_u64(g, sg, gp->rflags, a->rflags);
+        check_u64(g, sg, gp->setcc, a->setcc);
+    }
+    /* The producers set flags (all but popf-clear): the checks can fail */
+    check_u64(g, "flag producers leaving some flag set", nonzero,
+              MKG_NFP - 1);
+
+    check_op(g, "PCONFIG with a DS base in 64-bit mode", &r->pc_ds,
+             MKG_NO_FAULT);
+    check_u64(g, "PCONFIG with a DS base in 64-bit mode", r->pc_ds.value, 0);
+    check_u64(g, "PCONFIG with a DS base in 64-bit mode", r->pc_ds.rflags,
+              0);
+}
+
 static void check_pconfig(Guest *g)
 {
     MkgResults *r = &g->r;
@@ -612,6 +661,7 @@ static void test_guest(const void *opaque)
     check_enumeration(&g, c->self);
     if (g.r.path == (c->self ? MKG_PATH_SELF : MKG_PATH_ACTIVE)) {
         check_pconfig(&g);
+        check_pconfig_flags(&g);
         check_aliasing(&g);
         check_fetch(&g);
         check_fast_path(&g, c);

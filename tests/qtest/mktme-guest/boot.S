@@ -48,6 +48,7 @@ gdt:
         .quad   0x00cff2000000ffff      /* 0x20 user data, DPL 3 */
         .quad   0x00affa000000ffff      /* 0x28 user code64, DPL 3 */
         .quad   0, 0                    /* 0x30 TSS, filled by guest.c */
+        .quad   0x00cf92010000ffff      /* 0x40 data, base 0x10000 */
 gdt_end:
 gdt_desc:
         .word   gdt_end - gdt - 1
@@ -272,6 +273,145 @@ pc_rexw:
 pconfig_forms:
         .quad   pc_plain, pc_lock, pc_rep, pc_repne, pc_opsize, pc_rexw
         .text
+
+/*
+ * uint64_t g_pconfig_flags(uint64_t rax, uint64_t rbx, uint64_t producer,
+ *                          uint64_t out[3])
+ * Runs flag producer @producer & 0xff (MKG_FP_*) and right after it
+ * PCONFIG (not with MKG_FP_ALONE), with no popfq between; out = { RAX,
+ * RFLAGS & 0x8d5, what setcc and jcc read: ZF CF SF OF PF (bits 0-4),
+ * jz taken (bit 5) } afterwards.
+ */
+        .globl g_pconfig_flags
+g_pconfig_flags:
+        push    %rbx
+        push    %r12
+        mov     %rcx, %r12
+        mov     %rsi, %rbx
+        lea     fp_pconfig(%rip), %r11
+        lea     fp_after(%rip), %rcx
+        bt      $8, %rdx
+        cmovc   %rcx, %r11
+        and     $0xff, %edx
+        lea     flag_producers(%rip), %r9
+        mov     (%r9, %rdx, 8), %r9
+        ARM_FIXUP fp_after
+        mov     %rdi, %rax
+        jmp     *%r9
+fp_branch:                              /* a taken branch: ZF PF */
+        xor     %r8d, %r8d
+        jz      1f
+        ud2
+1:      jmp     *%r11
+fp_add:                                 /* ZF CF PF AF */
+        mov     $-1, %r8
+        add     $1, %r8
+        jmp     *%r11
+fp_sub:                                 /* CF SF PF AF */
+        xor     %r8d, %r8d
+        sub     $1, %r8
+        jmp     *%r11
+fp_cmp:                                 /* CF SF PF AF */
+        xor     %r8d, %r8d
+        cmp     $1, %r8
+        jmp     *%r11
+fp_test:                                /* SF PF */
+        movabs  $0x8000000000000000, %r8
+        test    %r8, %r8
+        jmp     *%r11
+fp_and:                                 /* SF PF */
+        movabs  $0x8000000000000000, %r8
+        and     %r8, %r8
+        jmp     *%r11
+fp_or:                                  /* ZF PF */
+        xor     %r8d, %r8d
+        or      %r8, %r8
+        jmp     *%r11
+fp_xor:                                 /* ZF PF */
+        xor     %r8, %r8
+        jmp     *%r11
+fp_inc:                                 /* OF SF AF PF, CF kept */
+        movabs  $0x7fffffffffffffff, %r8
+        stc
+        inc     %r8
+        jmp     *%r11
+fp_dec:                                 /* ZF PF, CF kept */
+        mov     $1, %r8d
+        stc
+        dec     %r8
+        jmp     *%r11
+fp_shl:                                 /* CF ZF PF OF */
+        movabs  $0x8000000000000000, %r8
+        shl     $1, %r8
+        jmp     *%r11
+fp_shr:                                 /* CF ZF PF */
+        mov     $1, %r8d
+        shr     $1, %r8
+        jmp     *%r11
+fp_mul:                                 /* CF OF */
+        movabs  $0x8000000000000000, %r8
+        mov     $2, %r9d
+        imul    %r9, %r8
+        jmp     *%r11
+fp_popf_set:                            /* all six */
+        pushq   $0x8d7
+        popfq
+        jmp     *%r11
+fp_popf_clear:                          /* none */
+        pushq   $0x2
+        popfq
+        jmp     *%r11
+fp_pconfig:
+        .byte   0x0f, 0x01, 0xc5
+fp_after:
+        setz    %r8b
+        setc    %r9b
+        sets    %r10b
+        seto    %dl
+        setp    %cl
+        mov     $0, %esi
+        jnz     2f
+        mov     $1, %esi
+2:      pushfq
+        pop     %rdi
+        movq    $0, fixup_rip(%rip)
+        and     $0x8d5, %edi
+        mov     %rax, (%r12)
+        mov     %rdi, 8(%r12)
+        movzbl  %r8b, %eax
+        movzbl  %r9b, %r9d
+        shl     $1, %r9d
+        or      %r9d, %eax
+        movzbl  %r10b, %r10d
+        shl     $2, %r10d
+        or      %r10d, %eax
+        movzbl  %dl, %edx
+        shl     $3, %edx
+        or      %edx, %eax
+        movzbl  %cl, %ecx
+        shl     $4, %ecx
+        or      %ecx, %eax
+        shl     $5, %esi
+        or      %esi, %eax
+        mov     %rax, 16(%r12)
+        pop     %r12
+        pop     %rbx
+        mov     fault_vec(%rip), %rax
+        ret
+
+        .section .rodata
+        .balign 8
+flag_producers:
+        .quad   fp_branch, fp_add, fp_sub, fp_cmp, fp_test, fp_and, fp_or
+        .quad   fp_xor, fp_inc, fp_dec, fp_shl, fp_shr, fp_mul
+        .quad   fp_popf_set, fp_popf_clear
+        .text
+
+/* void g_load_ds(uint16_t sel) */
+        .globl g_load_ds
+g_load_ds:
+        mov     %di, %ds
+        ret
 
 /* uint64_t g_call(uint64_t fn, uint64_t *ret): call fn, catch faults */
         .globl g_call

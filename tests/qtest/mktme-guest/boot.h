@@ -27,6 +27,9 @@ uint64_t g_rdmsr(uint32_t msr, uint64_t *val);
 uint64_t g_wrmsr(uint32_t msr, uint64_t val);
 uint64_t g_pconfig(uint64_t rax, uint64_t rbx, uint64_t form, uint64_t *out);
 uint64_t g_call(uint64_t fn, uint64_t *ret);
+uint64_t g_pconfig_flags(uint64_t rax, uint64_t rbx, uint64_t producer,
+                         uint64_t *out);
+void g_load_ds(uint16_t sel);
 uint64_t g_user_pconfig(uint64_t rbx);
 
 /* Called by boot.S */

@@ -197,6 +197,54 @@ static uint64_t kva(unsigned k, uint64_t pa)
     return WIN(k) + pa;
 }
 
+static void flags_run(MkgFlags *f, uint64_t rax, uint64_t producer)
+{
+    uint64_t out[3] = { 0 };
+
+    f->vector = g_pconfig_flags(rax, (uint64_t)pcs, producer, out);
+    f->rax = out[0];
+    f->rflags = out[1];
+    f->setcc = out[2];
+}
+
+/*
+ * PCONFIG's RFLAGS must not depend on the instruction before it: each
+ * producer alone (what a fault leaves), then with a successful PCONFIG
+ * (all six clear) and with one that faults (leaf 1: #GP, flags kept).
+ */
+static void pconfig_flags(void)
+{
+    for (unsigned p = 0; p < MKG_NFP; p++) {
+        pc_struct(MKG_FP_KEYID, CMD_NOENC | ALG128, NULL);
+        flags_run(&res->fp_alone[p], 0, p | MKG_FP_ALONE);
+        flags_run(&res->fp_ok[p], 0, p);
+        flags_run(&res->fp_gp[p], 1, p);
+    }
+}
+
+/*
+ * 64-bit mode ignores the DS base: with DS loaded from a descriptor with
+ * base MKG_DS_BASE, PCONFIG must read RBX (KeyID MKG_FP_KEYID,
+ * NO_ENCRYPT), not DS.base + RBX (KeyID 0: #GP).
+ */
+static void pconfig_ds_base(void)
+{
+    uint8_t *st = (uint8_t *)kva(0, MKG_PA_PCS_DS);
+    uint32_t ctrl = CMD_NOENC | ALG128;
+    uint16_t keyid = MKG_FP_KEYID;
+    uint64_t out[2];
+
+    memset(st, 0, 192);
+    memcpy(st, &keyid, 2);
+    memcpy(st + 2, &ctrl, 4);
+    memset(st + MKG_DS_BASE, 0, 192);
+    g_load_ds(MKG_DS_SEL);
+    res->pc_ds.vector = g_pconfig(0, (uint64_t)st, FORM_PLAIN, out);
+    g_load_ds(0x10);            /* the flat data segment */
+    res->pc_ds.value = out[0];
+    res->pc_ds.rflags = out[1];
+}
+
 /* Exactly one access of the given size (unaligned ones included) */
 static uint64_t ld64(uint64_t va)
 {
@@ -510,6 +558,9 @@ void guest_main(void)
     program_keys();
     stage("PCONFIG: error paths");
     pconfig_errors();
+    stage("PCONFIG: RFLAGS after each flag producer; DS base in 64-bit mode");
+    pconfig_flags();
+    pconfig_ds_base();
     alias_tests();
     exec_tests();
 

@@ -90,6 +90,28 @@ static const MkgPoke mkg_pokes[] = {
 #define MKG_CODE_IMM1   0x1234
 #define MKG_CODE_IMM2   0x5678  /* patched in through KeyID 1 at offset 1 */
 
+/* Flag producers before PCONFIG (g_pconfig_flags), MkgResults.fp_*[] */
+enum {
+    MKG_FP_BRANCH,          /* xor, then a taken jz */
+    MKG_FP_ADD, MKG_FP_SUB, MKG_FP_CMP, MKG_FP_TEST, MKG_FP_AND,
+    MKG_FP_OR, MKG_FP_XOR, MKG_FP_INC, MKG_FP_DEC, MKG_FP_SHL,
+    MKG_FP_SHR, MKG_FP_MUL, MKG_FP_POPF_SET, MKG_FP_POPF_CLEAR,
+    MKG_NFP
+};
+#define MKG_FP_ALONE        0x100       /* the producer without PCONFIG */
+#define MKG_DS_SEL          0x40        /* data, base MKG_DS_BASE */
+#define MKG_DS_BASE         0x10000ULL
+#define MKG_PA_PCS_DS       0x700000ULL /* PCONFIG struct read with DS */
+#define MKG_FP_KEYID        12          /* NO_ENCRYPT, for the flag cases */
+
+/* One g_pconfig_flags() run */
+typedef struct MkgFlags {
+    unsigned long long vector;  /* MKG_NO_FAULT or a vector */
+    unsigned long long rax;     /* RAX afterwards */
+    unsigned long long rflags;  /* RFLAGS & MKG_FLAGS_MASK afterwards */
+    unsigned long long setcc;   /* ZF CF SF OF PF by setcc, jz by jcc */
+} MkgFlags;
+
 /* PCONFIG cases, MkgResults.pc[] */
 enum {
     MKG_PC_NO_TME,          /* no CPUID bit: #UD */
@@ -188,6 +210,11 @@ typedef struct MkgResults {
     unsigned char d_read1[MKG_LEN_D];
     unsigned char e_read1[MKG_LEN_E], e_read3[MKG_LEN_E];
     unsigned char x_read0[64];
+
+    /* PCONFIG's RFLAGS after each flag producer, and alone */
+    MkgFlags fp_alone[MKG_NFP], fp_ok[MKG_NFP], fp_gp[MKG_NFP];
+    /* PCONFIG in 64-bit mode with a DS base: RBX, not DS.base + RBX */
+    MkgOp pc_ds;
 } MkgResults;
 
 #endif

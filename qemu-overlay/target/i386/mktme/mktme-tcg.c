@@ -15,6 +15,7 @@
 #include "cpu.h"
 #include "exec/helper-proto.h"
 #include "exec/cpu_ldst.h"
+#include "exec/exec-all.h"
 #include "qemu/main-loop.h"
 #include "crypto/random.h"
 #include "tcg/helper-tcg.h"
@@ -81,6 +82,17 @@ bool mktme_tcg_wrmsr(CPUX86State *env, uint32_t msr, uint64_t val,
     return true;
 }
 
+/* The linear address of byte @i of the struct at DS:RBX */
+static target_ulong pconfig_la(CPUX86State *env, target_ulong base,
+                               target_ulong rbx, unsigned i)
+{
+    if (env->hflags & HF_CS64_MASK) {
+        return rbx + i;
+    }
+    /* 32-bit address size; linear addresses wrap at 4 GiB */
+    return (uint32_t)(base + (uint32_t)(rbx + i));
+}
+
 void helper_pconfig(CPUX86State *env)
 {
     uintptr_t ra = GETPC();
@@ -91,6 +103,8 @@ void helper_pconfig(CPUX86State *env)
     uint8_t entropy[64];
     bool entropy_ok;
     uint64_t status = 0;
+    int mmu_idx = cpu_mmu_index(env_cpu(env), false);
+    target_ulong base;
     int r;
 
     if (!(env->features[FEAT_7_0_EDX] & CPUID_7_0_EDX_PCONFIG)) {
@@ -105,9 +119,18 @@ void helper_pconfig(CPUX86State *env)
             mktme_pconfig_precheck_fault(p, leaf, rbx)) : "no TME");
         raise_exception_err_ra(env, EXCP0D_GPF, 0, ra);
     }
-    /* DS is the segment, overrides ignored; this may #PF. */
+    /*
+     * DS:RBX, overrides ignored; in 64-bit mode the DS base is not added.
+     * Fault (#PF) before a byte of the key is read, so that no key
+     * material stays behind on the way out.
+     */
+    base = env->hflags & HF_CS64_MASK ? 0 : env->segs[R_DS].base;
+    probe_access(env, pconfig_la(env, base, rbx, 0), 1, MMU_DATA_LOAD,
+                 mmu_idx, ra);
+    probe_access(env, pconfig_la(env, base, rbx, sizeof(st) - 1), 1,
+                 MMU_DATA_LOAD, mmu_idx, ra);
     for (int i = 0; i < sizeof(st); i += 8) {
-        uint64_t q = cpu_ldq_data_ra(env, env->segs[R_DS].base + rbx + i, ra);
+        uint64_t q = cpu_ldq_data_ra(env, pconfig_la(env, base, rbx, i), ra);
 
         stq_le_p(st + i, q);
     }

@@ -622,6 +622,10 @@ static uint64_t pconfig_expect(const uint8_t *st)
     return NO_FAULT;
 }
 
+/* g_pconfig_flags() (mktme-guest/boot.S): its producers, and alone */
+#define FP_PRODUCERS    15
+#define FP_ALONE        0x100
+
 static void op_pconfig(void)
 {
     static const uint32_t algs[] = {
@@ -630,6 +634,7 @@ static void op_pconfig(void)
     uint8_t st[192];
     uint64_t rax = chance(90) ? 0 : chance(50) ? 1 + below(3) : rnd();
     uint64_t rbx, out[2] = { 0 }, vec, expect, where = below(100), mis = 0;
+    uint64_t before;
     uint32_t ctrl = (chance(85) ? below(4) : 4 + below(252)) |
                     algs[below(8)] | (chance(5) ? 1u << (24 + below(8)) : 0);
     uint16_t keyid = chance(85) ? below(71) : rnd();
@@ -661,7 +666,19 @@ static void op_pconfig(void)
     begin(MKF_OP_PCONFIG, rax, rbx, 0, 0);
     memcpy(&cur[2], st, 8);
     cur[3] = where;
-    vec = g_pconfig(rax, rbx, chance(90) ? 0 : 5, out);
+    if (chance(50)) {
+        vec = g_pconfig(rax, rbx, chance(90) ? 0 : 5, out);
+        before = FLAGS_ALL;
+    } else {
+        /* One of boot.S's flag producers right before it, no popfq */
+        uint64_t producer = below(FP_PRODUCERS), o[3];
+
+        g_pconfig_flags(0, 0, producer | FP_ALONE, o);
+        before = o[1];
+        vec = g_pconfig_flags(rax, rbx, producer, o);
+        out[0] = o[0];
+        out[1] = o[1];
+    }
     out_kind = fault_outcome(vec, true);
     if (out_kind == MKF_OUT_FAIL || vec != expect) {
         failure(vec, out[0], expect, out[1]);
@@ -669,7 +686,7 @@ static void op_pconfig(void)
     }
     if (vec != NO_FAULT) {
         /* RAX and the flags are unchanged; CR2 is in the struct */
-        if (out[0] != rax || out[1] != FLAGS_ALL ||
+        if (out[0] != rax || out[1] != before ||
             (vec == PF && read_cr2() - rbx >= 192)) {
             failure(vec, out[0], rax, out[1]);
             return;

@@ -61,11 +61,7 @@ static void shadow_recycle_locked(MktmeShadow *sh, MktmePage *pg,
         *link = s->next;
         if (s->wb) {
             /* Synced by the caller: the vCPUs are stopped. */
-            s->wb = false;
-            qatomic_dec(&sh->wb_slots);
-            if (pg->ram >> TARGET_PAGE_BITS < sh->writable_pages) {
-                clear_bit_atomic(pg->ram >> TARGET_PAGE_BITS, sh->wb);
-            }
+            shadow_wb_slot_done(sh, pg, s);
         }
         if (s->has_code) {
             g_array_append_val(code, i);
@@ -121,29 +117,6 @@ static void lock_all(MktmeShadow *sh)
 {
     lock_stripes(sh);
     qemu_mutex_lock(&sh->lock);
-}
-
-/* Bring R up to date with every write-back slot: stripes held. */
-static void sync_all_locked(MktmeShadow *sh)
-{
-    GPtrArray *pages;
-    GHashTableIter it;
-    gpointer key, val;
-
-    if (!qatomic_read(&sh->wb_slots)) {
-        return;
-    }
-    pages = g_ptr_array_new();
-    qemu_mutex_lock(&sh->lock);
-    g_hash_table_iter_init(&it, sh->pages);
-    while (g_hash_table_iter_next(&it, &key, &val)) {
-        g_ptr_array_add(pages, val);
-    }
-    qemu_mutex_unlock(&sh->lock);
-    for (guint n = 0; n < pages->len; n++) {
-        shadow_wb_sync_page_locked(sh, g_ptr_array_index(pages, n));
-    }
-    g_ptr_array_free(pages, true);
 }
 
 static void unlock_stripes(MktmeShadow *sh)
@@ -257,7 +230,7 @@ void mktme_shadow_drop_all(MktmeShadow *sh)
     now = !current_cpu && vcpus_stopped();
     lock_stripes(sh);
     /* R current: with the keys the slots were made with */
-    sync_all_locked(sh);
+    shadow_wb_sync_all(sh, true);
     qemu_mutex_lock(&sh->lock);
     /* Fills that looked up RAM or keys before this must not publish. */
     qatomic_store_release(&sh->gen, sh->gen + 1);

@@ -251,8 +251,13 @@ void shadow_wb_cleanup(MktmeShadow *sh);
 bool shadow_wb_choose(MktmeShadow *sh, MktmePage *pg, RAMBlock *rb);
 /* Bring R up to date with @pg's write-back slots (stripe held) */
 void shadow_wb_sync_page_locked(MktmeShadow *sh, MktmePage *pg);
-/* The same for every page (stripes not held) */
-void shadow_wb_sync_all(MktmeShadow *sh);
+/* The same for every page; @stripes_held: all of them, else none */
+void shadow_wb_sync_all(MktmeShadow *sh, bool stripes_held);
+/*
+ * Slot @s of @pg leaves write-back mode (its last stores written back,
+ * or of no use): the page's wb bit goes with its last such slot.
+ */
+void shadow_wb_slot_done(MktmeShadow *sh, MktmePage *pg, MktmeSlot *s);
 /*
  * Epoch part (every vCPU stopped, every stripe held, sh->lock not):
  * demote what waits for it, write back and leave write-back mode for
@@ -269,6 +274,12 @@ void shadow_wb_accessing(ram_addr_t ram, ram_addr_t len);
 MktmeShadow *shadow_watched(void);
 /* The record of R page @ram, under sh->lock */
 MktmePage *shadow_page_of(MktmeShadow *sh, ram_addr_t ram);
+/*
+ * The record of R page @ram with its stripe (*@stripe) held, or NULL if
+ * the page has none.
+ */
+MktmePage *shadow_lock_page_of(MktmeShadow *sh, ram_addr_t ram,
+                               QemuRecMutex **stripe);
 void shadow_watch_init(MktmeShadow *sh);
 void shadow_watch_cleanup(MktmeShadow *sh);
 /* Protect R page @ram against unnoticed writes (a page's first slot) */

@@ -364,11 +364,10 @@ int64_t mktme_shadow_get(MktmeShadow *sh, hwaddr pa, uint16_t keyid)
     if (c0) {
         /* Straight from R: a write to it meanwhile refreshes the slot */
         mktme_xts_encrypt_lines(c0, pa, host, r, SHADOW_PAGE / MKTME_LINE_SIZE);
-        view_of_r(NULL, ck, pa, host, SHADOW_PAGE / MKTME_LINE_SIZE);
     } else {
         read_line(host, r, SHADOW_PAGE);
-        view_of_r(c0, ck, pa, host, SHADOW_PAGE / MKTME_LINE_SIZE);
     }
+    view_of_r(NULL, ck, pa, host, SHADOW_PAGE / MKTME_LINE_SIZE);
     if (wb) {
         memcpy(slot_snap(sh, i), host, SHADOW_PAGE);
     }

@@ -74,6 +74,29 @@ static bool page_watched(MktmeShadow *sh, ram_addr_t ram, hwaddr *pa)
     return pg != NULL;
 }
 
+MktmePage *shadow_lock_page_of(MktmeShadow *sh, ram_addr_t ram,
+                               QemuRecMutex **stripe)
+{
+    MktmePage *pg;
+    hwaddr pa;
+
+    if (!page_watched(sh, ram, &pa)) {
+        return NULL;
+    }
+    *stripe = shadow_stripe(sh, pa);
+    qemu_rec_mutex_lock(*stripe);
+    qemu_mutex_lock(&sh->lock);
+    pg = page_of(sh, ram);
+    qemu_mutex_unlock(&sh->lock);
+    if (pg && pg->pa == pa) {
+        /* The record cannot go while its stripe is held. */
+        return pg;
+    }
+    /* Gone, or another page now, under another stripe */
+    qemu_rec_mutex_unlock(*stripe);
+    return NULL;
+}
+
 /* Take @ram's slots away and out of every TLB: the vCPUs are stopped. */
 static void kill_now(MktmeShadow *sh, ram_addr_t ram, hwaddr pa)
 {
@@ -180,23 +203,13 @@ static void watch_range(ram_addr_t ram, ram_addr_t len, bool zero)
         unsigned off = QEMU_ALIGN_DOWN(lo - page, MKTME_LINE_SIZE);
         unsigned n = QEMU_ALIGN_UP(hi - page, MKTME_LINE_SIZE) - off;
         QemuRecMutex *stripe;
-        MktmePage *pg;
-        hwaddr pa;
+        MktmePage *pg = shadow_lock_page_of(sh, page, &stripe);
 
-        if (!page_watched(sh, page, &pa)) {
+        if (!pg) {
             continue;
         }
-        stripe = shadow_stripe(sh, pa);
-        qemu_rec_mutex_lock(stripe);
-        qemu_mutex_lock(&sh->lock);
-        pg = page_of(sh, page);
-        qemu_mutex_unlock(&sh->lock);
-        if (pg && pg->pa != pa) {
-            pg = NULL;      /* another page now, under another stripe */
-        }
         /* DEAD slots too: some TLB may map them until the epoch. */
-        for (int32_t j = pg ? pg->slots : -1; j >= 0;
-             j = sh->slots[j].next) {
+        for (int32_t j = pg->slots; j >= 0; j = sh->slots[j].next) {
             shadow_refresh(sh, &sh->slots[j], off, n, zero);
         }
         qemu_rec_mutex_unlock(stripe);
@@ -367,7 +380,7 @@ static void watch_log_sync(MemoryListener *l, bool last_stage)
     MktmeShadow *sh = container_of(l, MktmeShadow, listener);
 
     if (qatomic_read(&global_dirty_tracking)) {
-        shadow_wb_sync_all(sh);
+        shadow_wb_sync_all(sh, false);
     }
 }
 

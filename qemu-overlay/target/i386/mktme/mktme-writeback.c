@@ -269,28 +269,13 @@ void shadow_wb_sync_page_locked(MktmeShadow *sh, MktmePage *pg)
 /* Sync R page @page, if it has a write-back slot.  Stripes not held. */
 static void sync_page(MktmeShadow *sh, uint64_t page)
 {
-    ram_addr_t ram = page << TARGET_PAGE_BITS;
     QemuRecMutex *stripe;
-    MktmePage *pg;
-    hwaddr pa;
+    MktmePage *pg = shadow_lock_page_of(sh, page << TARGET_PAGE_BITS, &stripe);
 
-    qemu_mutex_lock(&sh->lock);
-    pg = shadow_page_of(sh, ram);
-    pa = pg ? pg->pa : 0;
-    qemu_mutex_unlock(&sh->lock);
-    if (!pg) {
-        return;
-    }
-    stripe = shadow_stripe(sh, pa);
-    qemu_rec_mutex_lock(stripe);
-    qemu_mutex_lock(&sh->lock);
-    pg = shadow_page_of(sh, ram);
-    qemu_mutex_unlock(&sh->lock);
-    /* The record cannot go while its stripe is held. */
-    if (pg && pg->pa == pa) {
+    if (pg) {
         shadow_wb_sync_page_locked(sh, pg);
+        qemu_rec_mutex_unlock(stripe);
     }
-    qemu_rec_mutex_unlock(stripe);
 }
 
 void shadow_wb_accessing(ram_addr_t ram, ram_addr_t len)
@@ -310,43 +295,57 @@ void shadow_wb_accessing(ram_addr_t ram, ram_addr_t len)
     }
 }
 
-/* Every page with a write-back slot, from the page records */
-static GArray *wb_pages(MktmeShadow *sh)
-{
-    GArray *pages = g_array_new(false, false, sizeof(uint64_t));
-    GHashTableIter it;
-    gpointer key, val;
-
-    qemu_mutex_lock(&sh->lock);
-    g_hash_table_iter_init(&it, sh->pages);
-    while (g_hash_table_iter_next(&it, &key, &val)) {
-        uint64_t page = ((MktmePage *)val)->ram >> TARGET_PAGE_BITS;
-
-        if (page < sh->writable_pages && test_bit(page, sh->wb)) {
-            g_array_append_val(pages, page);
-        }
-    }
-    qemu_mutex_unlock(&sh->lock);
-    return pages;
-}
-
-void shadow_wb_sync_all(MktmeShadow *sh)
+void shadow_wb_sync_all(MktmeShadow *sh, bool stripes_held)
 {
     GArray *pages;
+    GHashTableIter it;
+    gpointer key, val;
 
     if (!sh || !sh->wb_on || !qatomic_read(&sh->wb_slots)) {
         return;
     }
-    pages = wb_pages(sh);
+    /* The pages with a write-back slot, then each with its stripe */
+    pages = g_array_new(false, false, sizeof(ram_addr_t));
+    qemu_mutex_lock(&sh->lock);
+    g_hash_table_iter_init(&it, sh->pages);
+    while (g_hash_table_iter_next(&it, &key, &val)) {
+        ram_addr_t ram = ((MktmePage *)val)->ram;
+
+        if (shadow_page_is_wb(sh, ram)) {
+            g_array_append_val(pages, ram);
+        }
+    }
+    qemu_mutex_unlock(&sh->lock);
     for (guint n = 0; n < pages->len; n++) {
-        sync_page(sh, g_array_index(pages, uint64_t, n));
+        ram_addr_t ram = g_array_index(pages, ram_addr_t, n);
+        MktmePage *pg;
+
+        if (!stripes_held) {
+            sync_page(sh, ram >> TARGET_PAGE_BITS);
+            continue;
+        }
+        qemu_mutex_lock(&sh->lock);
+        pg = shadow_page_of(sh, ram);
+        qemu_mutex_unlock(&sh->lock);
+        if (pg) {
+            shadow_wb_sync_page_locked(sh, pg);
+        }
     }
     g_array_free(pages, true);
 }
 
 void mktme_shadow_sync_all(MktmeShadow *sh)
 {
-    shadow_wb_sync_all(sh);
+    shadow_wb_sync_all(sh, false);
+}
+
+void shadow_wb_slot_done(MktmeShadow *sh, MktmePage *pg, MktmeSlot *s)
+{
+    qatomic_set(&s->wb, false);
+    qatomic_dec(&sh->wb_slots);
+    if (!page_has_wb(sh, pg)) {
+        clear_bit_atomic(pg->ram >> TARGET_PAGE_BITS, sh->wb);
+    }
 }
 
 /*
@@ -370,11 +369,9 @@ static void demote_locked(MktmeShadow *sh, MktmePage *pg, bool now)
             CPU_FOREACH(cs) {
                 tlb_flush_host_range(cs, slot_host(sh, j), SHADOW_PAGE);
             }
-            qatomic_set(&s->wb, false);
-            qatomic_dec(&sh->wb_slots);
+            shadow_wb_slot_done(sh, pg, s);
         }
     }
-    clear_bit_atomic(page, sh->wb);
     qatomic_set(&sh->nowb[page], sh->rmap_gen);
     qatomic_inc(&sh->demotions);
     trace_mktme_shadow_demote(pg->pa, now);
@@ -543,11 +540,7 @@ void shadow_wb_epoch_locked(MktmeShadow *sh)
             WITH_RCU_READ_LOCK_GUARD() {
                 sync_slot(sh, pg, s, true);
             }
-            qatomic_set(&s->wb, false);
-            qatomic_dec(&sh->wb_slots);
-            if (!page_has_wb(sh, pg)) {
-                clear_bit_atomic(pg->ram >> TARGET_PAGE_BITS, sh->wb);
-            }
+            shadow_wb_slot_done(sh, pg, s);
         }
     }
 

@@ -36,6 +36,7 @@
 /* CPUID/XGETBV directly: __builtin_cpu_supports("vaes") needs clang >= 15 */
 #define FEAT_AESNI 1
 #define FEAT_VAES  2
+#define FEAT_VAES256 4
 
 static int cpu_features(void)
 {
@@ -51,11 +52,14 @@ static int cpu_features(void)
         f |= FEAT_AESNI;
         if (c & bit_OSXSAVE) {
             __asm__("xgetbv" : "=a"(xcr0_lo), "=d"(xcr0_hi) : "c"(0));
-            /* OS saves XMM, YMM, opmask and all of ZMM */
-            if ((xcr0_lo & 0xe6) == 0xe6 &&
+            /* OS saves XMM and YMM (and opmask and all of ZMM) */
+            if ((xcr0_lo & 0x06) == 0x06 &&
                 __get_cpuid_count(7, 0, &a, &b, &c, &d) &&
-                (b & bit_AVX512F) && (c & bit_VAES)) {
-                f |= FEAT_VAES;
+                (b & bit_AVX2) && (c & bit_VAES)) {
+                f |= FEAT_VAES256;
+                if ((xcr0_lo & 0xe6) == 0xe6 && (b & bit_AVX512F)) {
+                    f |= FEAT_VAES;
+                }
             }
         }
     }
@@ -71,6 +75,11 @@ bool mktme_xts_x86_has_aesni(void)
 bool mktme_xts_x86_has_vaes(void)
 {
     return cpu_features() & FEAT_VAES;
+}
+
+bool mktme_xts_x86_has_vaes256(void)
+{
+    return cpu_features() & FEAT_VAES256;
 }
 
 /* ---- key schedule ---- */
@@ -467,6 +476,11 @@ bool mktme_xts_x86_has_aesni(void)
 }
 
 bool mktme_xts_x86_has_vaes(void)
+{
+    return false;
+}
+
+bool mktme_xts_x86_has_vaes256(void)
 {
     return false;
 }

@@ -1,6 +1,7 @@
 /*
  * TME-MK AES-XTS line engine: API, portable path (nettle) and run-time
- * dispatch to the x86-64 AES-NI / VAES paths (mktme-xts-aesni.c).
+ * dispatch to the x86-64 AES-NI / VAES paths (mktme-xts-aesni.c,
+ * mktme-xts-vaes256.c).
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
@@ -66,6 +67,8 @@ bool mktme_xts_impl_available(MktmeXtsImpl impl)
         return mktme_xts_x86_has_aesni();
     case MKTME_XTS_IMPL_VAES:
         return mktme_xts_x86_has_vaes();
+    case MKTME_XTS_IMPL_VAES256:
+        return mktme_xts_x86_has_vaes256();
     default:
         return false;
     }
@@ -82,6 +85,8 @@ const char *mktme_xts_impl_name(MktmeXtsImpl impl)
         return "aes-ni";
     case MKTME_XTS_IMPL_VAES:
         return "vaes";
+    case MKTME_XTS_IMPL_VAES256:
+        return "vaes-avx2";
     default:
         return "?";
     }
@@ -99,6 +104,8 @@ MktmeXtsKey *mktme_xts_key_new(MktmeXtsAlg alg, MktmeXtsImpl impl,
     if (impl == MKTME_XTS_IMPL_AUTO) {
         if (mktme_xts_impl_available(MKTME_XTS_IMPL_VAES)) {
             impl = MKTME_XTS_IMPL_VAES;
+        } else if (mktme_xts_impl_available(MKTME_XTS_IMPL_VAES256)) {
+            impl = MKTME_XTS_IMPL_VAES256;
         } else if (mktme_xts_impl_available(MKTME_XTS_IMPL_AESNI)) {
             impl = MKTME_XTS_IMPL_AESNI;
         } else {
@@ -257,6 +264,9 @@ static void crypt_lines(const MktmeXtsKey *key, bool enc, uint64_t pa,
     if (key->impl == MKTME_XTS_IMPL_VAES) {
         mktme_xts_vaes_lines(&key->u.sched, enc, pa, dst, src, nlines);
         return;
+    } else if (key->impl == MKTME_XTS_IMPL_VAES256) {
+        mktme_xts_vaes256_lines(&key->u.sched, enc, pa, dst, src, nlines);
+        return;
     } else if (key->impl == MKTME_XTS_IMPL_AESNI) {
         mktme_xts_aesni_lines(&key->u.sched, enc, pa, dst, src, nlines);
         return;
@@ -288,6 +298,9 @@ static void crypt_unit(const MktmeXtsKey *key, bool enc,
 #if defined(__x86_64__)
     if (key->impl == MKTME_XTS_IMPL_VAES) {
         mktme_xts_vaes_unit(&key->u.sched, enc, tweak, dst, src, len);
+        return;
+    } else if (key->impl == MKTME_XTS_IMPL_VAES256) {
+        mktme_xts_vaes256_unit(&key->u.sched, enc, tweak, dst, src, len);
         return;
     } else if (key->impl == MKTME_XTS_IMPL_AESNI) {
         mktme_xts_aesni_unit(&key->u.sched, enc, tweak, dst, src, len);

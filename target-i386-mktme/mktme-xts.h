@@ -21,6 +21,7 @@ typedef enum MktmeXtsImpl {
     MKTME_XTS_IMPL_PORTABLE,    /* nettle */
     MKTME_XTS_IMPL_AESNI,       /* x86-64 AES-NI, 128-bit */
     MKTME_XTS_IMPL_VAES,        /* x86-64 AVX-512 VAES, one line per ZMM */
+    MKTME_XTS_IMPL_VAES256,     /* x86-64 AVX2 VAES, half a line per YMM */
     MKTME_XTS_IMPL__MAX,
 } MktmeXtsImpl;
 
@@ -45,7 +46,7 @@ MktmeXtsImpl mktme_xts_key_impl(const MktmeXtsKey *key);
 MktmeXtsAlg mktme_xts_key_alg(const MktmeXtsKey *key);
 
 bool mktme_xts_impl_available(MktmeXtsImpl impl);
-/* "auto", "portable", "aes-ni", "vaes" */
+/* "auto", "portable", "aes-ni", "vaes", "vaes-avx2" */
 const char *mktme_xts_impl_name(MktmeXtsImpl impl);
 
 /*
@@ -75,7 +76,8 @@ size_t mktme_xts_key_sizeof(void);
 void mktme_xts_key_wipe(MktmeXtsKey *key);
 
 /*
- * Internal: shared between mktme-xts.c and mktme-xts-aesni.c.
+ * Internal: shared between mktme-xts.c, mktme-xts-aesni.c and
+ * mktme-xts-vaes256.c.
  * Round keys: enc/twk in encryption order, dec in aesdec order
  * (InvMixColumns applied to the middle ones).  16-byte aligned.
  */
@@ -88,6 +90,7 @@ typedef struct MktmeXtsSched {
 
 bool mktme_xts_x86_has_aesni(void);
 bool mktme_xts_x86_has_vaes(void);
+bool mktme_xts_x86_has_vaes256(void);
 void mktme_xts_aesni_setkey(MktmeXtsSched *s, unsigned keylen,
                             const uint8_t *data_key, const uint8_t *tweak_key);
 void mktme_xts_aesni_lines(const MktmeXtsSched *s, bool enc, uint64_t pa,
@@ -100,5 +103,10 @@ void mktme_xts_vaes_lines(const MktmeXtsSched *s, bool enc, uint64_t pa,
 void mktme_xts_vaes_unit(const MktmeXtsSched *s, bool enc,
                          const uint8_t tweak[16], uint8_t *dst,
                          const uint8_t *src, size_t len);
+void mktme_xts_vaes256_lines(const MktmeXtsSched *s, bool enc, uint64_t pa,
+                             uint8_t *dst, const uint8_t *src, size_t nlines);
+void mktme_xts_vaes256_unit(const MktmeXtsSched *s, bool enc,
+                            const uint8_t tweak[16], uint8_t *dst,
+                            const uint8_t *src, size_t len);
 
 #endif /* MKTME_XTS_H */

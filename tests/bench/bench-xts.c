@@ -207,6 +207,7 @@ int main(void)
 {
     static const MktmeXtsImpl impls[] = {
         MKTME_XTS_IMPL_PORTABLE, MKTME_XTS_IMPL_AESNI, MKTME_XTS_IMPL_VAES,
+        MKTME_XTS_IMPL_VAES256,
     };
     uint8_t k1[32], k2[32];
     double e64, e4k, d64, d4k, x64, x4k;

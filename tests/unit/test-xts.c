@@ -13,6 +13,7 @@
 
 static const MktmeXtsImpl impls[] = {
     MKTME_XTS_IMPL_PORTABLE, MKTME_XTS_IMPL_AESNI, MKTME_XTS_IMPL_VAES,
+    MKTME_XTS_IMPL_VAES256,
 };
 static const MktmeXtsAlg algs[] = { MKTME_XTS_AES_128, MKTME_XTS_AES_256 };
 
@@ -378,6 +379,8 @@ static void test_api(void)
                     "portable");
     g_assert_cmpstr(mktme_xts_impl_name(MKTME_XTS_IMPL_AESNI), ==, "aes-ni");
     g_assert_cmpstr(mktme_xts_impl_name(MKTME_XTS_IMPL_VAES), ==, "vaes");
+    g_assert_cmpstr(mktme_xts_impl_name(MKTME_XTS_IMPL_VAES256), ==,
+                    "vaes-avx2");
     g_assert_true(mktme_xts_impl_available(MKTME_XTS_IMPL_PORTABLE));
     g_assert_null(mktme_xts_key_new(MKTME_XTS_AES_128, MKTME_XTS_IMPL__MAX,
                                     k, k2));
@@ -389,6 +392,8 @@ static void test_api(void)
     g_assert_cmpint(mktme_xts_key_impl(key), !=, MKTME_XTS_IMPL_AUTO);
     if (mktme_xts_impl_available(MKTME_XTS_IMPL_VAES)) {
         g_assert_cmpint(mktme_xts_key_impl(key), ==, MKTME_XTS_IMPL_VAES);
+    } else if (mktme_xts_impl_available(MKTME_XTS_IMPL_VAES256)) {
+        g_assert_cmpint(mktme_xts_key_impl(key), ==, MKTME_XTS_IMPL_VAES256);
     }
     g_test_message("auto = %s",
                    mktme_xts_impl_name(mktme_xts_key_impl(key)));

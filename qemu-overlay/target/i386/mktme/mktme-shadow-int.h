@@ -39,6 +39,10 @@
 #include "system/runstate.h"
 #include "mktme.h"
 
+#if defined(__x86_64__)
+#include <emmintrin.h>
+#endif
+
 #define SHADOW_PAGE     4096
 #define SHADOW_STRIPES  64
 
@@ -91,6 +95,7 @@ struct MktmeShadow {
     ram_addr_t pool_rw_ram;
     uint8_t *snap;              /* per slot: the view R holds now */
     uint16_t *rmap;             /* per R page: whose TLBs may map it */
+    uint64_t *rwhere;           /* per R page: where that one TLB has it */
     uint8_t rmap_gen;           /* epoch number in rmap, nowb entries */
     unsigned long *wb;          /* per R page: it has a write-back slot */
     uint8_t *nowb;              /* per R page: none until the next epoch */
@@ -185,6 +190,23 @@ static inline uint8_t *slot_snap(MktmeShadow *sh, uint32_t i)
     return sh->snap + (size_t)i * SHADOW_PAGE;
 }
 
+/*
+ * A slot's snapshot at its fill: read at its first sync, much later, so
+ * written around the caches where the host can (no read for ownership).
+ */
+static inline void snap_store(uint8_t *dst, const uint8_t *src)
+{
+#if defined(__x86_64__)
+    for (unsigned i = 0; i < SHADOW_PAGE; i += 16) {
+        _mm_stream_si128((__m128i *)(dst + i),
+                         _mm_load_si128((const __m128i *)(src + i)));
+    }
+    _mm_sfence();   /* before the stripe's release: a sync reads it */
+#else
+    memcpy(dst, src, SHADOW_PAGE);
+#endif
+}
+
 static inline uint64_t ld_atomic(const uint8_t *p)
 {
     return qatomic_read((const uint64_t *)p);
@@ -265,8 +287,13 @@ void shadow_wb_slot_done(MktmeShadow *sh, MktmePage *pg, MktmeSlot *s);
  */
 void shadow_wb_epoch_locked(MktmeShadow *sh);
 /* RAMWatchOps members */
-void shadow_wb_installing(CPUState *cs, ram_addr_t ram, bool may_wait,
-                          uintptr_t ra);
+void shadow_wb_installing(CPUState *cs, vaddr addr, int mmu_idx,
+                          ram_addr_t ram, bool may_wait, uintptr_t ra);
+/*
+ * Give TLB_NOTDIRTY to every TLB entry that may write R page @ram at
+ * @host: only those sh->rmap and sh->rwhere name, where they can tell.
+ */
+void shadow_wb_reset_dirty(MktmeShadow *sh, ram_addr_t ram, void *host);
 void shadow_wb_accessing(ram_addr_t ram, ram_addr_t len);
 
 /* mktme-watch.c */
@@ -282,7 +309,10 @@ MktmePage *shadow_lock_page_of(MktmeShadow *sh, ram_addr_t ram,
                                QemuRecMutex **stripe);
 void shadow_watch_init(MktmeShadow *sh);
 void shadow_watch_cleanup(MktmeShadow *sh);
-/* Protect R page @ram against unnoticed writes (a page's first slot) */
-bool shadow_watch_page(MktmeShadow *sh, ram_addr_t ram);
+/*
+ * Protect R page @ram, at host address @r, against unnoticed writes (a
+ * page's first slot)
+ */
+bool shadow_watch_page(MktmeShadow *sh, ram_addr_t ram, void *r);
 
 #endif

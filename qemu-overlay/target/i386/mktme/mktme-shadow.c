@@ -353,7 +353,7 @@ int64_t mktme_shadow_get(MktmeShadow *sh, hwaddr pa, uint16_t keyid)
     }
     qemu_mutex_unlock(&sh->lock);
 
-    if (watch && !shadow_watch_page(sh, ram)) {
+    if (watch && !shadow_watch_page(sh, ram, r)) {
         qemu_mutex_lock(&sh->lock);
         pg->r_code = true;
         qemu_mutex_unlock(&sh->lock);
@@ -369,7 +369,7 @@ int64_t mktme_shadow_get(MktmeShadow *sh, hwaddr pa, uint16_t keyid)
     }
     view_of_r(NULL, ck, pa, host, SHADOW_PAGE / MKTME_LINE_SIZE);
     if (wb) {
-        memcpy(slot_snap(sh, i), host, SHADOW_PAGE);
+        snap_store(slot_snap(sh, i), host);
     }
 
     qemu_mutex_lock(&sh->lock);

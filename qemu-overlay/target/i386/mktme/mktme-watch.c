@@ -301,7 +301,7 @@ static const RAMWatchOps watch_ops = {
     .accessing = shadow_wb_accessing,
 };
 
-bool shadow_watch_page(MktmeShadow *sh, ram_addr_t ram)
+bool shadow_watch_page(MktmeShadow *sh, ram_addr_t ram, void *r)
 {
     uint64_t page = ram >> TARGET_PAGE_BITS;
     DirtyMemoryBlocks *blocks;
@@ -321,7 +321,7 @@ bool shadow_watch_page(MktmeShadow *sh, ram_addr_t ram)
      */
     if (dirty && (page >= sh->writable_pages ||
                   test_bit(page, sh->writable))) {
-        tlb_reset_dirty_range_all(ram & TARGET_PAGE_MASK, SHADOW_PAGE);
+        shadow_wb_reset_dirty(sh, ram, r);
     }
     return dirty;
 }

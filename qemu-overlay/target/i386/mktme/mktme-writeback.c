@@ -42,6 +42,14 @@
  * vCPU writes rmap, then reads the wb bit, with full barriers between:
  * one sees the other.
  *
+ * Where that one vCPU's TLB has R: sh->rwhere, per RAM page, the page's
+ * virtual address and a bitmap of MMU indexes (low bits), or 0 for "not
+ * one address" (valid while rmap names one vCPU).  With it, dropping the
+ * entries of R (a fill that picks write-back) or write-protecting them
+ * (a page's first slot) looks at a few TLB entries, not at all of them
+ * in every MMU index: R pages written through KeyID 0 before their
+ * first KeyID-k fill cost about what the crypto does, not 4x more.
+ *
  * Copyright (c) 2026 The qemu-mktme authors
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
@@ -62,6 +70,10 @@
 
 #define RMAP_NONE   0
 #define RMAP_MANY   0xff
+
+/* sh->rwhere: MMU index bits below the page address; 0: not known */
+#define RWHERE_IDX_BITS 12
+QEMU_BUILD_BUG_ON(TARGET_PAGE_BITS < RWHERE_IDX_BITS);
 
 /* Fills refused write-back because some TLB maps R, between epochs */
 #define WB_REFUSALS_PER_EPOCH 256
@@ -104,6 +116,8 @@ void shadow_wb_init(MktmeShadow *sh)
     sh->snap = qemu_memalign(SHADOW_PAGE, size);
     memset(sh->snap, 0, size);
     sh->rmap = g_new0(uint16_t, sh->writable_pages);
+    /* (the host allocates the pages of it that entries are recorded in) */
+    sh->rwhere = g_new0(uint64_t, sh->writable_pages);
     sh->rmap_gen = 1;
     sh->wb = bitmap_new(sh->writable_pages);
     sh->nowb = g_malloc0(sh->writable_pages);
@@ -126,6 +140,7 @@ void shadow_wb_cleanup(MktmeShadow *sh)
     mktme_wipe(sh->snap, (size_t)sh->nr_slots * SHADOW_PAGE);
     qemu_vfree(sh->snap);
     g_free(sh->rmap);
+    g_free(sh->rwhere);
     g_free(sh->wb);
     g_free(sh->nowb);
 }
@@ -163,9 +178,62 @@ bool shadow_wb_choose(MktmeShadow *sh, MktmePage *pg, RAMBlock *rb)
     }
     if (v == me) {
         /* Our own entries of R go now (none of them is in use). */
-        tlb_flush_host_range(current_cpu, pg->r, SHADOW_PAGE);
+        uint64_t where = qatomic_read(&sh->rwhere[page]);
+
+        if (where) {
+            tlb_flush_host_range_at(current_cpu, where & TARGET_PAGE_MASK,
+                                    where & ~TARGET_PAGE_MASK, pg->r,
+                                    SHADOW_PAGE);
+        } else {
+            tlb_flush_host_range(current_cpu, pg->r, SHADOW_PAGE);
+        }
     }
     return true;
+}
+
+void shadow_wb_reset_dirty(MktmeShadow *sh, ram_addr_t ram, void *host)
+{
+    uint64_t page = ram >> TARGET_PAGE_BITS, where;
+    uint16_t raw;
+    uint8_t v;
+    CPUState *cs;
+
+    if (!sh->wb_on || page >= sh->writable_pages) {
+        tlb_reset_dirty_range_all(ram & TARGET_PAGE_MASK, SHADOW_PAGE);
+        return;
+    }
+    /*
+     * The caller cleared the page's DIRTY_MEMORY_CODE bit (a full
+     * barrier); an installing vCPU writes rmap and rwhere, then checks
+     * that bit (a full barrier between): we see its entry, or it saw
+     * the bit clear and made the entry TLB_NOTDIRTY itself.
+     */
+    v = rmap_get(sh, page, &raw);
+    if (v == RMAP_NONE) {
+        return;     /* no TLB has mapped R since the last epoch */
+    }
+    where = qatomic_read(&sh->rwhere[page]);
+    if (v != RMAP_MANY && where) {
+        CPU_FOREACH(cs) {
+            if (rmap_of(cs) != v) {
+                continue;
+            }
+            tlb_reset_dirty_at(cs, where & TARGET_PAGE_MASK,
+                               where & ~TARGET_PAGE_MASK, host, SHADOW_PAGE);
+            /*
+             * An entry installed before we took its TLB lock recorded
+             * itself before that: if rmap and rwhere still say what they
+             * said, we looked at every entry there is.  A later one saw
+             * the bit clear.
+             */
+            if (qatomic_read(&sh->rmap[page]) == raw &&
+                qatomic_read(&sh->rwhere[page]) == where) {
+                return;
+            }
+            break;
+        }
+    }
+    tlb_reset_dirty_range_all(ram & TARGET_PAGE_MASK, SHADOW_PAGE);
 }
 
 /* Is some slot of @pg in write-back mode?  Stripe held. */
@@ -473,8 +541,28 @@ static bool demote(MktmeShadow *sh, CPUState *cs, uint64_t page,
     return true;
 }
 
-void shadow_wb_installing(CPUState *cs, ram_addr_t ram, bool may_wait,
-                          uintptr_t ra)
+/* Record that @cs's TLB gets an entry for @addr, @mmu_idx of R @page */
+static void rwhere_add(MktmeShadow *sh, uint64_t page, bool first,
+                       vaddr addr, int mmu_idx)
+{
+    uint64_t old = qatomic_read(&sh->rwhere[page]), n;
+
+    if (mmu_idx >= RWHERE_IDX_BITS) {
+        n = 0;
+    } else if (first) {
+        n = addr | 1u << mmu_idx;
+    } else if (old && (old & TARGET_PAGE_MASK) == addr) {
+        n = old | 1u << mmu_idx;
+    } else {
+        n = 0;
+    }
+    if (n != old) {
+        qatomic_set(&sh->rwhere[page], n);
+    }
+}
+
+void shadow_wb_installing(CPUState *cs, vaddr addr, int mmu_idx,
+                          ram_addr_t ram, bool may_wait, uintptr_t ra)
 {
     MktmeShadow *sh = shadow_watched();
     uint64_t page = ram >> TARGET_PAGE_BITS;
@@ -497,11 +585,17 @@ void shadow_wb_installing(CPUState *cs, ram_addr_t ram, bool may_wait,
                 uint16_t o = qatomic_cmpxchg(&sh->rmap[page], raw, n);
 
                 if (o == raw) {
+                    if (v == RMAP_NONE) {
+                        /* (only the vCPU rmap names writes rwhere) */
+                        rwhere_add(sh, page, true, addr, mmu_idx);
+                    }
                     break;
                 }
                 v = rmap_get(sh, page, &raw);
             }
             smp_mb();   /* rmap, then wb bit: pairs with shadow_wb_choose() */
+        } else if (v == me) {
+            rwhere_add(sh, page, false, addr, mmu_idx);
         }
         if (likely(!test_bit(page, sh->wb))) {
             return;

@@ -122,6 +122,21 @@ static void test_errors(void)
           "-object mktme-guest,id=k0,guest-visible=on,cap-aes-xts-128=off,"
           "cap-aes-xts-256=off -machine memory-encryption=k0 -accel qtest",
           "mktme-guest: algorithm=aes-xts-128 needs cap-aes-xts-128=on" },
+        /* The address map: what cannot fit below the KeyID bits */
+        { BASE_ARGS "-cpu max,vendor=GenuineIntel,phys-bits=36 "
+          "-object mktme-guest,id=k0,guest-visible=on,keyid-bits=5 "
+          "-machine memory-encryption=k0 -accel qtest",
+          "mktme-guest: 5 KeyID bits leave 31 of the 36 physical address "
+          "bits: the I/O and firmware region below 4 GiB would carry "
+          "KeyIDs (at most 4 KeyID bits here)" },
+        { BASE_ARGS "-cpu max,vendor=GenuineIntel,phys-bits=46 "
+          "-global q35-pcihost.pci-hole64-size=2T "
+          "-object mktme-guest,id=k0,guest-visible=on,keyid-bits=6 "
+          "-machine memory-encryption=k0 -accel qtest",
+          "mktme-guest: the 64-bit PCI window ends at 0x20100000000, above "
+          "2^40 (46 physical address bits minus 6 KeyID bits): lower the "
+          "PCI host's pci-hole64-size "
+          "(-global q35-pcihost.pci-hole64-size=...) or the KeyID bits" },
         { "-machine none -object mktme-guest,id=k0 "
           "-machine memory-encryption=k0 -accel qtest",
           "mktme-guest: needs an x86 PC machine, not 'none'" },
@@ -221,7 +236,82 @@ static void test_query_guest_visible(void)
                  "\"keyid-bits\": 5, \"guest-visible\": true, "
                  "\"key-source\": \"random\", "
                  "\"algorithm\": \"aes-xts-256\", \"accel\": \"qtest\", "
-                 "\"policy\": \"required\", \"enabled\": true}");
+                 "\"policy\": \"required\", \"enabled\": true, "
+                 "\"address-map\": {\"usable-phys-bits\": 41, "
+                 "\"firmware-phys-bits\": 41, \"misplaced\": []}}");
+    qtest_quit(qts);
+}
+
+/* PCI configuration space through 0xcf8/0xcfc, bus 0 */
+static void pci_cfg_writel(QTestState *qts, int devfn, int reg, uint32_t v)
+{
+    qtest_outl(qts, 0xcf8, 0x80000000u | devfn << 8 | reg);
+    qtest_outl(qts, 0xcfc, v);
+}
+
+/*
+ * The address map under activated TME-MK: firmware is told the usable
+ * width (none when it activates TME-MK itself); a BAR mapped inside the
+ * KeyID range is reported, and reads there are RAM through a KeyID, as
+ * on hardware, not the device.
+ */
+static void test_address_map(void)
+{
+    const int devfn = 5 << 3;   /* 00:05.0 */
+    QTestState *qts = qtest_init(BASE_ARGS
+        "-cpu max,vendor=GenuineIntel,phys-bits=46 "
+        "-object memory-backend-ram,id=hm,size=1M,share=on "
+        "-device ivshmem-plain,memdev=hm,addr=5.0 "
+        "-object mktme-guest,id=k0,guest-visible=on,keyid-bits=6 "
+        "-machine memory-encryption=k0");
+    const uint64_t below = 0xe000000000ULL, inside = 0x380000000000ULL;
+    g_autofree char *hmp = NULL;
+    QDict *ret, *map;
+    QList *mis;
+
+    /* Device memory with a marker; BAR 2 (64-bit) below the KeyID bits */
+    pci_cfg_writel(qts, devfn, 0x18, (uint32_t)below);
+    pci_cfg_writel(qts, devfn, 0x1c, below >> 32);
+    pci_cfg_writel(qts, devfn, 0x04, 0x2);             /* memory space */
+    qtest_writeq(qts, below, 0x1122334455667788ULL);
+    g_assert_cmphex(qtest_readq(qts, below), ==, 0x1122334455667788ULL);
+    ret = qtest_qmp_assert_success_ref(qts, "{'execute': 'query-mktme'}");
+    map = qdict_get_qdict(ret, "address-map");
+    g_assert_cmpint(qdict_get_int(map, "usable-phys-bits"), ==, 40);
+    g_assert_cmpint(qdict_get_int(map, "firmware-phys-bits"), ==, 40);
+    g_assert_true(qlist_empty(qdict_get_qlist(map, "misplaced")));
+    qobject_unref(ret);
+
+    /* Moved inside the KeyID range: KeyID 56 of address 0, i.e. RAM */
+    qtest_writeq(qts, 0, 0xa5a5a5a5a5a5a5a5ULL);
+    pci_cfg_writel(qts, devfn, 0x18, (uint32_t)inside);
+    pci_cfg_writel(qts, devfn, 0x1c, inside >> 32);
+    /* (KeyID 56 is not programmed: it reads what KeyID 0 reads) */
+    g_assert_cmphex(qtest_readq(qts, inside), ==, 0xa5a5a5a5a5a5a5a5ULL);
+    g_assert_cmphex(qtest_readq(qts, below), ==, 0);   /* nothing there */
+    ret = qtest_qmp_assert_success_ref(qts, "{'execute': 'query-mktme'}");
+    mis = qdict_get_qlist(qdict_get_qdict(ret, "address-map"), "misplaced");
+    g_assert_cmpint(qlist_size(mis), ==, 1);
+    g_assert_cmpstr(qstring_get_str(qobject_to(QString, qlist_peek(mis))),
+                    ==, "hm at 0x380000000000");
+    qobject_unref(ret);
+    hmp = qtest_hmp(qts, "info mktme");
+    g_assert_nonnull(strstr(hmp, "address map: 40 usable physical address "
+                            "bits, 40 told to firmware\r\n"
+                            "address map: misplaced: hm at 0x380000000000"
+                            "\r\n"));
+    qtest_quit(qts);
+
+    /* activate=off: firmware activates TME-MK, and knows */
+    qts = qtest_init(BASE_ARGS "-cpu max,vendor=GenuineIntel,phys-bits=46 "
+                     "-object mktme-guest,id=k0,guest-visible=on,"
+                     "keyid-bits=6,activate=off "
+                     "-machine memory-encryption=k0");
+    ret = qtest_qmp_assert_success_ref(qts, "{'execute': 'query-mktme'}");
+    map = qdict_get_qdict(ret, "address-map");
+    g_assert_cmpint(qdict_get_int(map, "usable-phys-bits"), ==, 40);
+    g_assert_cmpint(qdict_get_int(map, "firmware-phys-bits"), ==, 0);
+    qobject_unref(ret);
     qtest_quit(qts);
 }
 
@@ -249,7 +339,9 @@ static void test_query_fast_path(void)
                  "\"keyid-bits\": 6, \"guest-visible\": true, "
                  "\"key-source\": \"random\", "
                  "\"algorithm\": \"aes-xts-128\", \"accel\": \"tcg\", "
-                 "\"policy\": \"required\", \"enabled\": true}");
+                 "\"policy\": \"required\", \"enabled\": true, "
+                 "\"address-map\": {\"usable-phys-bits\": 40, "
+                 "\"firmware-phys-bits\": 40, \"misplaced\": []}}");
     g_assert_nonnull(strstr(hmp, "fast path: 0 of 256 shadow slots in use, "
                                  "0 fills, 0 writes, 0 refreshes, "
                                  "0 evictions\r\n"
@@ -271,7 +363,9 @@ static void test_query_fast_path(void)
                  "\"keyid-bits\": 6, \"guest-visible\": true, "
                  "\"key-source\": \"random\", "
                  "\"algorithm\": \"aes-xts-128\", \"accel\": \"tcg\", "
-                 "\"policy\": \"required\", \"enabled\": true}");
+                 "\"policy\": \"required\", \"enabled\": true, "
+                 "\"address-map\": {\"usable-phys-bits\": 40, "
+                 "\"firmware-phys-bits\": 40, \"misplaced\": []}}");
     g_assert_nonnull(strstr(hmp2, "fast path: 0 of 24576 shadow slots"));
     qtest_quit(qts);
 
@@ -290,7 +384,9 @@ static void test_query_fast_path(void)
                  "\"keyid-bits\": 6, \"guest-visible\": true, "
                  "\"key-source\": \"random\", "
                  "\"algorithm\": \"aes-xts-128\", \"accel\": \"tcg\", "
-                 "\"policy\": \"required\", \"enabled\": true}");
+                 "\"policy\": \"required\", \"enabled\": true, "
+                 "\"address-map\": {\"usable-phys-bits\": 40, "
+                 "\"firmware-phys-bits\": 40, \"misplaced\": []}}");
     g_assert_nonnull(strstr(hmp3, "fast path: off (shadow-size=0)\r\n"));
     qtest_quit(qts);
 }
@@ -560,7 +656,9 @@ static void test_migration(void)
                  "\"keyid-bits\": 4, \"guest-visible\": true, "
                  "\"key-source\": \"random\", "
                  "\"algorithm\": \"aes-xts-128\", \"accel\": \"qtest\", "
-                 "\"policy\": \"required\", \"enabled\": true}");
+                 "\"policy\": \"required\", \"enabled\": true, "
+                 "\"address-map\": {\"usable-phys-bits\": 42, "
+                 "\"firmware-phys-bits\": 42, \"misplaced\": []}}");
     qtest_quit(src);
     qtest_quit(dst);
     unlink(sock);
@@ -612,6 +710,7 @@ int main(int argc, char **argv)
     qtest_add_func("/mktme/query/qtest", test_query_tcg);
     qtest_add_func("/mktme/query/guest-visible", test_query_guest_visible);
     qtest_add_func("/mktme/query/absent", test_query_absent);
+    qtest_add_func("/mktme/address-map", test_address_map);
     if (qtest_has_accel("tcg")) {
         qtest_add_func("/mktme/query/fast-path", test_query_fast_path);
     }

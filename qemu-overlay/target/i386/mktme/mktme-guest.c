@@ -212,6 +212,11 @@ static bool mktme_platform_init(MktmeGuest *mg, Error **errp)
         error_setg(errp, "mktme-guest: %s", msg);
         return false;
     }
+    mg->addrmap = mktme_addrmap_new(cfg.phys_bits, mg->keyid_bits,
+                                    mg->activate, errp);
+    if (!mg->addrmap) {
+        return false;
+    }
     mg->platform = mktme_platform_new(&cfg);
     qemu_register_reset(mktme_platform_reset_handler, mg);
     return true;
@@ -629,6 +634,7 @@ static void mktme_guest_finalize(Object *obj)
         qemu_unregister_reset(mktme_platform_reset_handler, mg);
         mktme_platform_free(mg->platform);
     }
+    mktme_addrmap_free(mg->addrmap);
     mktme_kvm_put_key(mg);
     mktme_wipe(mg->vm_key, sizeof(mg->vm_key));
     g_hash_table_destroy(mg->ram_blocks);

@@ -53,6 +53,9 @@ MktmeInfo *qmp_query_mktme(Error **errp)
             info->fast_path->off_reason = g_strdup(mg->mc->shadow_off);
         }
     }
+    if (mg->addrmap) {
+        info->address_map = mktme_addrmap_info(mg->addrmap);
+    }
     return info;
 }
 
@@ -180,6 +183,17 @@ static void hmp_info_mktme(Monitor *mon, const QDict *qdict)
                        " demotions\n", info->fast_path->write_back_slots,
                        info->fast_path->write_backs,
                        info->fast_path->demotions);
+    }
+    if (info->address_map) {
+        strList *l;
+
+        monitor_printf(mon, "address map: %u usable physical address bits, "
+                       "%u told to firmware\n",
+                       info->address_map->usable_phys_bits,
+                       info->address_map->firmware_phys_bits);
+        for (l = info->address_map->misplaced; l; l = l->next) {
+            monitor_printf(mon, "address map: misplaced: %s\n", l->value);
+        }
     }
     qapi_free_MktmeInfo(info);
 }

@@ -44,6 +44,7 @@ OBJECT_DECLARE_SIMPLE_TYPE(MktmeGuest, MKTME_GUEST)
 /* The plaintext shadow pool (mktme-shadow.c), as far out. */
 #define MKTME_SHADOW_WINDOW (1ULL << 53)
 typedef struct MktmeShadow MktmeShadow;
+typedef struct MktmeAddrMap MktmeAddrMap;
 typedef struct MktmeCipher MktmeCipher;
 typedef struct MktmeMc {
     IOMMUMemoryRegion iommu;
@@ -98,6 +99,7 @@ struct MktmeGuest {
     /* guest-visible=on: the emulated platform and memory controller */
     MktmePlatform *platform;
     MktmeMc *mc;
+    MktmeAddrMap *addrmap;
 };
 
 /* The machine's mktme-guest, or NULL. */
@@ -113,6 +115,17 @@ uint64_t mktme_encrypted_memory(MktmeGuest *mg);
 
 /* Length of each of the two keys of @alg, in bytes. */
 size_t mktme_algorithm_key_len(MktmeAlgorithm alg);
+
+/*
+ * mktme-addrmap.c: the platform's address map.  Refuse (NULL, @errp) a
+ * machine whose fixed map does not fit below 2^(@phys_bits -
+ * @keyid_bits); tell firmware that width when TME-MK is @activated at
+ * reset; report BARs the guest maps above it.
+ */
+MktmeAddrMap *mktme_addrmap_new(unsigned phys_bits, unsigned keyid_bits,
+                                bool activated, Error **errp);
+void mktme_addrmap_free(MktmeAddrMap *am);
+MktmeAddressMap *mktme_addrmap_info(MktmeAddrMap *am);
 
 /* mktme-kvm.c: the host kernel interface */
 typedef struct MktmeHostCaps {

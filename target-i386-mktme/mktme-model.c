@@ -495,7 +495,7 @@ int mktme_pconfig_key_program(MktmePlatform *p,
     if (p->last_fault) {
         return MKTME_EXC_GP;
     }
-    if (p->test_busy) {
+    if (p->test_busy || (p->test_busy_keyid && keyid == p->test_busy_keyid)) {
         *status = MKTME_PCONFIG_DEVICE_BUSY;
         return 0;
     }

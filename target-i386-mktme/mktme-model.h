@@ -128,6 +128,7 @@ typedef struct MktmePlatform {
     MktmeFault last_fault;       /* reason of the last msr_write/key_program */
     /* Failure injection for tests and fuzzers (not migrated) */
     bool test_busy;              /* PCONFIG: key table lock is taken */
+    uint16_t test_busy_keyid;    /* ... for this KeyID only (0: none) */
     bool test_rng_fail;          /* ACTIVATE: TME key generation fails */
 } MktmePlatform;
 

@@ -25,7 +25,8 @@
     "-m 256M -nodefaults -no-reboot "
 #define MKTME_ARGS \
     "-object secret,id=s0,data=" KEY0_B64 ",format=base64 " \
-    "-object mktme-guest,id=k0,guest-visible=on,key-secret=s0,keyid-bits=6"
+    "-object mktme-guest,id=k0,guest-visible=on,key-secret=s0,keyid-bits=6," \
+    "x-pconfig-busy-keyid=13,x-pconfig-no-entropy-keyid=14"
 
 /* AES-XTS-128 | AES-XTS-256 | bypass | 6 KeyID bits | 63 keys */
 #define CAPABILITY      (0x80000005ULL | 6ULL << 32 | 63ULL << 36)
@@ -337,6 +338,7 @@ static void check_pconfig_flags(Guest *g)
     for (unsigned p = 0; p < MKG_NFP; p++) {
         const MkgFlags *a = &r->fp_alone[p], *ok = &r->fp_ok[p];
         const MkgFlags *gp = &r->fp_gp[p];
+        const MkgFlags *busy = &r->fp_busy[p], *noent = &r->fp_noent[p];
         g_autofree char *sa = g_strdup_printf("flag producer %u alone", p);
         g_autofree char *so = g_strdup_printf("PCONFIG after producer %u", p);
         g_autofree char *sg = g_strdup_printf("PCONFIG #GP after producer %u",
@@ -355,6 +357,16 @@ static void check_pconfig_flags(Guest *g)
         check_u64(g, sg, gp->rax, 1);
         check_u64(g, sg, gp->rflags, a->rflags);
         check_u64(g, sg, gp->setcc, a->setcc);
+
+        /* A status: RAX, ZF alone, setz 1 and jz taken */
+        check_u64(g, so, busy->vector, MKG_NO_FAULT);
+        check_u64(g, so, busy->rax, 5);
+        check_u64(g, so, busy->rflags, 0x40);
+        check_u64(g, so, busy->setcc, 0x21);
+        check_u64(g, so, noent->vector, MKG_NO_FAULT);
+        check_u64(g, so, noent->rax, 2);
+        check_u64(g, so, noent->rflags, 0x40);
+        check_u64(g, so, noent->setcc, 0x21);
     }
     /* The producers set flags (all but popf-clear): the checks can fail */
     check_u64(g, "flag producers leaving some flag set", nonzero,

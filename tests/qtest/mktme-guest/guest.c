@@ -210,7 +210,9 @@ static void flags_run(MkgFlags *f, uint64_t rax, uint64_t producer)
 /*
  * PCONFIG's RFLAGS must not depend on the instruction before it: each
  * producer alone (what a fault leaves), then with a successful PCONFIG
- * (all six clear) and with one that faults (leaf 1: #GP, flags kept).
+ * (all six clear), with one that faults (leaf 1: #GP, flags kept) and
+ * with ones that fail with a status (DEVICE_BUSY, ENTROPY_ERROR: ZF
+ * alone set).
  */
 static void pconfig_flags(void)
 {
@@ -219,6 +221,10 @@ static void pconfig_flags(void)
         flags_run(&res->fp_alone[p], 0, p | MKG_FP_ALONE);
         flags_run(&res->fp_ok[p], 0, p);
         flags_run(&res->fp_gp[p], 1, p);
+        pc_struct(MKG_FP_BUSY_KEYID, CMD_NOENC | ALG128, NULL);
+        flags_run(&res->fp_busy[p], 0, p);
+        pc_struct(MKG_FP_NOENT_KEYID, CMD_RANDOM | ALG128, NULL);
+        flags_run(&res->fp_noent[p], 0, p);
     }
 }
 

@@ -103,6 +103,9 @@ enum {
 #define MKG_DS_BASE         0x10000ULL
 #define MKG_PA_PCS_DS       0x700000ULL /* PCONFIG struct read with DS */
 #define MKG_FP_KEYID        12          /* NO_ENCRYPT, for the flag cases */
+/* x-pconfig-busy-keyid / x-pconfig-no-entropy-keyid of the test */
+#define MKG_FP_BUSY_KEYID   13          /* PCONFIG returns DEVICE_BUSY */
+#define MKG_FP_NOENT_KEYID  14          /* random key: ENTROPY_ERROR */
 
 /* One g_pconfig_flags() run */
 typedef struct MkgFlags {
@@ -213,6 +216,8 @@ typedef struct MkgResults {
 
     /* PCONFIG's RFLAGS after each flag producer, and alone */
     MkgFlags fp_alone[MKG_NFP], fp_ok[MKG_NFP], fp_gp[MKG_NFP];
+    /* ... and with a PCONFIG that fails with status 5 and 2 */
+    MkgFlags fp_busy[MKG_NFP], fp_noent[MKG_NFP];
     /* PCONFIG in 64-bit mode with a DS base: RBX, not DS.base + RBX */
     MkgOp pc_ds;
 } MkgResults;

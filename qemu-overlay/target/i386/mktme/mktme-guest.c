@@ -218,6 +218,7 @@ static bool mktme_platform_init(MktmeGuest *mg, Error **errp)
         return false;
     }
     mg->platform = mktme_platform_new(&cfg);
+    mg->platform->test_busy_keyid = mg->x_busy_keyid;
     qemu_register_reset(mktme_platform_reset_handler, mg);
     return true;
 }
@@ -608,6 +609,13 @@ static void mktme_guest_init(Object *obj)
     qemu_mutex_init(&mg->ram_lock);
     object_property_add_uint8_ptr(obj, "keyid-bits", &mg->keyid_bits,
                                   OBJ_PROP_FLAG_READWRITE);
+    /* For tests: PCONFIG statuses that cannot be provoked otherwise */
+    object_property_add_uint16_ptr(obj, "x-pconfig-busy-keyid",
+                                   &mg->x_busy_keyid,
+                                   OBJ_PROP_FLAG_READWRITE);
+    object_property_add_uint16_ptr(obj, "x-pconfig-no-entropy-keyid",
+                                   &mg->x_noentropy_keyid,
+                                   OBJ_PROP_FLAG_READWRITE);
     object_property_add_uint16_ptr(obj, "max-keys", &mg->max_keys,
                                    OBJ_PROP_FLAG_READWRITE);
     mg->shadow_size = MKTME_SHADOW_SIZE_DEFAULT;

@@ -134,7 +134,9 @@ void helper_pconfig(CPUX86State *env)
 
         stq_le_p(st + i, q);
     }
-    entropy_ok = qcrypto_random_bytes(entropy, sizeof(entropy), NULL) == 0;
+    entropy_ok = qcrypto_random_bytes(entropy, sizeof(entropy), NULL) == 0 &&
+                 (!mktme_guest_get()->x_noentropy_keyid ||
+                  lduw_le_p(st) != mktme_guest_get()->x_noentropy_keyid);
 
     bql_lock();
     mktme_mc_lock(mktme_guest_get());   /* ciphers are built concurrently */

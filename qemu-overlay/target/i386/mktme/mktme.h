@@ -73,6 +73,8 @@ struct MktmeGuest {
     bool guest_visible;
     uint8_t keyid_bits;
     uint16_t max_keys;
+    uint16_t x_busy_keyid;      /* tests: PCONFIG DEVICE_BUSY on it */
+    uint16_t x_noentropy_keyid; /* tests: PCONFIG ENTROPY_ERROR on it */
     bool activate;
     bool cap_aes_xts_128;
     bool cap_aes_xts_256;

@@ -377,6 +377,12 @@ static void check_pconfig_flags(Guest *g)
     check_u64(g, "PCONFIG with a DS base in 64-bit mode", r->pc_ds.value, 0);
     check_u64(g, "PCONFIG with a DS base in 64-bit mode", r->pc_ds.rflags,
               0);
+    check_op(g, "PCONFIG with a DS base in compatibility mode", &r->pc_ds32,
+             MKG_NO_FAULT);
+    check_u64(g, "PCONFIG with a DS base in compatibility mode",
+              r->pc_ds32.value, 0);
+    check_u64(g, "PCONFIG with a DS base in compatibility mode",
+              r->pc_ds32.rflags, 0);
 }
 
 static void check_pconfig(Guest *g)

@@ -407,6 +407,48 @@ flag_producers:
         .quad   fp_popf_set, fp_popf_clear
         .text
 
+/*
+ * uint64_t g_pconfig_compat(uint64_t eax, uint64_t ebx, uint16_t ds,
+ *                           uint64_t out[2])
+ * PCONFIG in compatibility mode (code segment SEL_CODE32, 32-bit address
+ * size) with DS = @ds: out = { RAX, RFLAGS & 0x8d5 }.  Returns
+ * MKG_NO_FAULT; a fault there is fatal (the fix-up runs 64-bit code).
+ */
+        .globl g_pconfig_compat
+g_pconfig_compat:
+        push    %rbx
+        push    %rbp
+        mov     %rsp, compat_rsp(%rip)
+        mov     %rcx, compat_out(%rip)
+        mov     %rdi, %rax
+        mov     %rsi, %rbx
+        mov     %edx, %ebp
+        pushq   $SEL_CODE32
+        lea     1f(%rip), %rcx
+        push    %rcx
+        lretq
+        .code32
+1:      mov     %bp, %ds
+        .byte   0x0f, 0x01, 0xc5        /* pconfig */
+        pushfl
+        pop     %ecx
+        mov     $SEL_DATA, %dx
+        mov     %dx, %ds
+        pushl   $SEL_CODE64
+        pushl   $2f
+        lret
+        .code64
+2:      mov     compat_rsp(%rip), %rsp
+        mov     compat_out(%rip), %rdx
+        mov     %eax, %eax
+        mov     %rax, (%rdx)
+        and     $0x8d5, %ecx
+        mov     %rcx, 8(%rdx)
+        pop     %rbp
+        pop     %rbx
+        mov     $0xff, %eax             /* MKG_NO_FAULT */
+        ret
+
 /* void g_load_ds(uint16_t sel) */
         .globl g_load_ds
 g_load_ds:
@@ -492,6 +534,8 @@ fault_vec:      .quad 0
 fault_err:      .quad 0
 fault_cs:       .quad 0
 user_returned:  .quad 0
+compat_rsp:     .quad 0
+compat_out:     .quad 0
 
         .bss
         .balign 4096

@@ -30,6 +30,8 @@ uint64_t g_call(uint64_t fn, uint64_t *ret);
 uint64_t g_pconfig_flags(uint64_t rax, uint64_t rbx, uint64_t producer,
                          uint64_t *out);
 void g_load_ds(uint16_t sel);
+uint64_t g_pconfig_compat(uint64_t eax, uint64_t ebx, uint16_t ds,
+                          uint64_t out[2]);
 uint64_t g_user_pconfig(uint64_t rbx);
 
 /* Called by boot.S */

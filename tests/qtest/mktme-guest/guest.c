@@ -249,6 +249,17 @@ static void pconfig_ds_base(void)
     g_load_ds(0x10);            /* the flat data segment */
     res->pc_ds.value = out[0];
     res->pc_ds.rflags = out[1];
+
+    /*
+     * Compatibility mode adds it: DS.base + EBX is the struct (through
+     * the identity map), EBX alone zeroes (KeyID 0: #GP, fatal there).
+     */
+    st = (uint8_t *)MKG_PA_PCS_DS;
+    memset(st - MKG_DS_BASE, 0, 192);
+    res->pc_ds32.vector = g_pconfig_compat(0, MKG_PA_PCS_DS - MKG_DS_BASE,
+                                           MKG_DS_SEL, out);
+    res->pc_ds32.value = out[0];
+    res->pc_ds32.rflags = out[1];
 }
 
 /* Exactly one access of the given size (unaligned ones included) */

@@ -220,6 +220,8 @@ typedef struct MkgResults {
     MkgFlags fp_busy[MKG_NFP], fp_noent[MKG_NFP];
     /* PCONFIG in 64-bit mode with a DS base: RBX, not DS.base + RBX */
     MkgOp pc_ds;
+    /* ... in compatibility mode: DS.base + EBX */
+    MkgOp pc_ds32;
 } MkgResults;
 
 #endif

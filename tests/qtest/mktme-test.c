@@ -249,6 +249,37 @@ static void pci_cfg_writel(QTestState *qts, int devfn, int reg, uint32_t v)
     qtest_outl(qts, 0xcfc, v);
 }
 
+/* qom-get @prop of @path, an integer */
+static uint64_t qom_get_int(QTestState *qts, const char *path,
+                            const char *prop)
+{
+    QDict *rsp = qtest_qmp(qts, "{'execute': 'qom-get', 'arguments': "
+                           "{'path': %s, 'property': %s}}", path, prop);
+    uint64_t r;
+
+    g_assert_true(qdict_haskey(rsp, "return"));
+    r = qdict_get_int(rsp, "return");
+    qobject_unref(rsp);
+    return r;
+}
+
+/* qom-get @prop of the first vCPU */
+static uint64_t cpu0_prop(QTestState *qts, const char *prop)
+{
+    QDict *rsp = qtest_qmp(qts, "{'execute': 'query-cpus-fast'}");
+    QDict *cpu = qobject_to(QDict, qlist_peek(qdict_get_qlist(rsp,
+                                                               "return")));
+    uint64_t r = qom_get_int(qts, qdict_get_str(cpu, "qom-path"), prop);
+
+    qobject_unref(rsp);
+    return r;
+}
+
+static uint64_t q35_prop(QTestState *qts, const char *prop)
+{
+    return qom_get_int(qts, "/machine/q35", prop);
+}
+
 /*
  * The address map under activated TME-MK: firmware is told the usable
  * width (none when it activates TME-MK itself); a BAR mapped inside the
@@ -281,6 +312,9 @@ static void test_address_map(void)
     g_assert_cmpint(qdict_get_int(map, "firmware-phys-bits"), ==, 40);
     g_assert_true(qlist_empty(qdict_get_qlist(map, "misplaced")));
     qobject_unref(ret);
+    /* ... in CPUID 0x80000008 EAX[23:16] */
+    g_assert_cmpint(cpu0_prop(qts, "guest-phys-bits"), ==, 40);
+    g_assert_cmpint(cpu0_prop(qts, "phys-bits"), ==, 46);
 
     /* Moved inside the KeyID range: KeyID 56 of address 0, i.e. RAM */
     qtest_writeq(qts, 0, 0xa5a5a5a5a5a5a5a5ULL);
@@ -312,6 +346,34 @@ static void test_address_map(void)
     g_assert_cmpint(qdict_get_int(map, "usable-phys-bits"), ==, 40);
     g_assert_cmpint(qdict_get_int(map, "firmware-phys-bits"), ==, 0);
     qobject_unref(ret);
+    g_assert_cmpint(cpu0_prop(qts, "guest-phys-bits"), ==, 0);
+    qtest_quit(qts);
+
+    /* A lower guest-phys-bits of the user's stays, and is reported */
+    qts = qtest_init(BASE_ARGS "-cpu max,vendor=GenuineIntel,phys-bits=46,"
+                     "guest-phys-bits=36 "
+                     "-object mktme-guest,id=k0,guest-visible=on,keyid-bits=6 "
+                     "-machine memory-encryption=k0");
+    ret = qtest_qmp_assert_success_ref(qts, "{'execute': 'query-mktme'}");
+    map = qdict_get_qdict(ret, "address-map");
+    g_assert_cmpint(qdict_get_int(map, "firmware-phys-bits"), ==, 36);
+    qobject_unref(ret);
+    g_assert_cmpint(cpu0_prop(qts, "guest-phys-bits"), ==, 36);
+    qtest_quit(qts);
+
+    /*
+     * TCG's default 40 physical address bits leave 34 (16 GiB): q35's
+     * 64-bit window of the default size (32 GiB above 4 GiB) is shrunk
+     * to end there, with RAM above 4 GiB too.
+     */
+    qts = qtest_init("-machine q35 -nodefaults -m 8G "
+                     "-cpu max,vendor=GenuineIntel "
+                     "-object mktme-guest,id=k0,guest-visible=on "
+                     "-machine memory-encryption=k0");
+    g_assert_cmphex(q35_prop(qts, "pci-hole64-start"), ==, 10 * GiB);
+    g_assert_cmphex(q35_prop(qts, "pci-hole64-end"), ==, 16 * GiB);
+    g_assert_cmphex(q35_prop(qts, "pci-hole64-size"), ==, 6 * GiB);
+    g_assert_cmpint(cpu0_prop(qts, "guest-phys-bits"), ==, 34);
     qtest_quit(qts);
 }
 

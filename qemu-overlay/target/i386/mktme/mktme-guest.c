@@ -212,13 +212,15 @@ static bool mktme_platform_init(MktmeGuest *mg, Error **errp)
         error_setg(errp, "mktme-guest: %s", msg);
         return false;
     }
-    mg->addrmap = mktme_addrmap_new(cfg.phys_bits, mg->keyid_bits,
-                                    mg->activate, errp);
-    if (!mg->addrmap) {
-        return false;
-    }
     mg->platform = mktme_platform_new(&cfg);
     mg->platform->test_busy_keyid = mg->x_busy_keyid;
+    mg->addrmap = mktme_addrmap_new(mg->platform, cfg.phys_bits,
+                                    mg->keyid_bits, mg->activate, errp);
+    if (!mg->addrmap) {
+        mktme_platform_free(mg->platform);
+        mg->platform = NULL;
+        return false;
+    }
     qemu_register_reset(mktme_platform_reset_handler, mg);
     return true;
 }

@@ -204,9 +204,12 @@ void shadow_wb_reset_dirty(MktmeShadow *sh, ram_addr_t ram, void *host)
     }
     /*
      * The caller cleared the page's DIRTY_MEMORY_CODE bit (a full
-     * barrier); an installing vCPU writes rmap and rwhere, then checks
-     * that bit (a full barrier between): we see its entry, or it saw
-     * the bit clear and made the entry TLB_NOTDIRTY itself.
+     * barrier).  A vCPU that records itself in rmap (NONE -> it) has a
+     * full barrier before it checks that bit: if we read NONE here, it
+     * sees the bit clear and makes its entry TLB_NOTDIRTY itself.  Later
+     * changes of rwhere by that vCPU precede its TLB lock, in which it
+     * checks the bit again: the re-check below, after we took that lock,
+     * sees them, or the vCPU saw the bit clear.
      */
     v = rmap_get(sh, page, &raw);
     if (v == RMAP_NONE) {

@@ -122,10 +122,12 @@ size_t mktme_algorithm_key_len(MktmeAlgorithm alg);
  * mktme-addrmap.c: the platform's address map.  Refuse (NULL, @errp) a
  * machine whose fixed map does not fit below 2^(@phys_bits -
  * @keyid_bits); tell firmware that width when TME-MK is @activated at
- * reset; report BARs the guest maps above it.
+ * reset; report BARs the guest maps above the limit of the KeyID bits
+ * @p has activated.
  */
-MktmeAddrMap *mktme_addrmap_new(unsigned phys_bits, unsigned keyid_bits,
-                                bool activated, Error **errp);
+MktmeAddrMap *mktme_addrmap_new(const MktmePlatform *p, unsigned phys_bits,
+                                unsigned keyid_bits, bool activated,
+                                Error **errp);
 void mktme_addrmap_free(MktmeAddrMap *am);
 MktmeAddressMap *mktme_addrmap_info(MktmeAddrMap *am);
 

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "mktme-xts.h"
+#include "mktme-xts-x86.h"
 
 #if defined(__x86_64__)
 #include <cpuid.h>
@@ -20,18 +21,6 @@
 #define VAES_TARGET  __attribute__((target("aes,sse4.1,avx512f,vaes")))
 #define AESNI_INLINE __attribute__((always_inline)) AESNI_TARGET
 #define VAES_INLINE  __attribute__((always_inline)) VAES_TARGET
-
-#define TWEAK_LINES 32    /* lines whose tweaks are computed per batch */
-
-/* Tweak scratch arrays: skip -ftrivial-auto-var-init zeroing (QEMU) */
-#if defined(__has_attribute)
-#if __has_attribute(uninitialized)
-#define NO_AUTO_INIT __attribute__((uninitialized))
-#endif
-#endif
-#ifndef NO_AUTO_INIT
-#define NO_AUTO_INIT
-#endif
 
 /* CPUID/XGETBV directly: __builtin_cpu_supports("vaes") needs clang >= 15 */
 #define FEAT_AESNI 1
@@ -164,8 +153,6 @@ static inline AESNI_INLINE __m128i mul_alpha(__m128i t)
  */
 #define RK(r)    _mm_load_si128((const __m128i *)rk[r])
 #define RK512(r) _mm512_broadcast_i32x4(RK(r))
-
-typedef const uint8_t (*RoundKeys)[16];
 
 /* Encrypt (enc) or decrypt n blocks in parallel; n is a constant. */
 static inline AESNI_INLINE void aes_n(__m128i *b, int n, RoundKeys rk,

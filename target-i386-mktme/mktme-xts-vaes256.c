@@ -11,26 +11,13 @@
 #include <string.h>
 
 #include "mktme-xts.h"
+#include "mktme-xts-x86.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
 
 #define V256_TARGET __attribute__((target("aes,sse4.1,avx,avx2,vaes")))
 #define V256_INLINE __attribute__((always_inline)) V256_TARGET
-
-#define TWEAK_LINES 32    /* lines whose tweaks are computed per batch */
-
-/* Tweak scratch arrays: skip -ftrivial-auto-var-init zeroing (QEMU) */
-#if defined(__has_attribute)
-#if __has_attribute(uninitialized)
-#define NO_AUTO_INIT __attribute__((uninitialized))
-#endif
-#endif
-#ifndef NO_AUTO_INIT
-#define NO_AUTO_INIT
-#endif
-
-typedef const uint8_t (*RoundKeys)[16];
 
 /*
  * Round keys are broadcast from the key object where they are used,

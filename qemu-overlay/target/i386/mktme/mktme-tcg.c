@@ -82,15 +82,18 @@ bool mktme_tcg_wrmsr(CPUX86State *env, uint32_t msr, uint64_t val,
     return true;
 }
 
-/* The linear address of byte @i of the struct at DS:RBX */
-static target_ulong pconfig_la(CPUX86State *env, target_ulong base,
-                               target_ulong rbx, unsigned i)
+/*
+ * The linear address of byte @i of the struct at DS:RBX: in 64-bit mode
+ * the DS base is not added; outside it, 32-bit address size, and linear
+ * addresses wrap at 4 GiB.
+ */
+static target_ulong pconfig_la(CPUX86State *env, target_ulong rbx,
+                               unsigned i)
 {
     if (env->hflags & HF_CS64_MASK) {
         return rbx + i;
     }
-    /* 32-bit address size; linear addresses wrap at 4 GiB */
-    return (uint32_t)(base + (uint32_t)(rbx + i));
+    return (uint32_t)(env->segs[R_DS].base + (uint32_t)(rbx + i));
 }
 
 void helper_pconfig(CPUX86State *env)
@@ -104,7 +107,7 @@ void helper_pconfig(CPUX86State *env)
     bool entropy_ok;
     uint64_t status = 0;
     int mmu_idx = cpu_mmu_index(env_cpu(env), false);
-    target_ulong base;
+    MktmeGuest *mg = mktme_guest_get();
     int r;
 
     if (!(env->features[FEAT_7_0_EDX] & CPUID_7_0_EDX_PCONFIG)) {
@@ -120,30 +123,28 @@ void helper_pconfig(CPUX86State *env)
         raise_exception_err_ra(env, EXCP0D_GPF, 0, ra);
     }
     /*
-     * DS:RBX, overrides ignored; in 64-bit mode the DS base is not added.
-     * Fault (#PF) before a byte of the key is read, so that no key
-     * material stays behind on the way out.
+     * DS:RBX, overrides ignored.  Fault (#PF) before a byte of the key is
+     * read, so that no key material stays behind on the way out.
      */
-    base = env->hflags & HF_CS64_MASK ? 0 : env->segs[R_DS].base;
-    probe_access(env, pconfig_la(env, base, rbx, 0), 1, MMU_DATA_LOAD,
-                 mmu_idx, ra);
-    probe_access(env, pconfig_la(env, base, rbx, sizeof(st) - 1), 1,
+    probe_access(env, pconfig_la(env, rbx, 0), 1, MMU_DATA_LOAD, mmu_idx,
+                 ra);
+    probe_access(env, pconfig_la(env, rbx, sizeof(st) - 1), 1,
                  MMU_DATA_LOAD, mmu_idx, ra);
     for (int i = 0; i < sizeof(st); i += 8) {
-        uint64_t q = cpu_ldq_data_ra(env, pconfig_la(env, base, rbx, i), ra);
+        uint64_t q = cpu_ldq_data_ra(env, pconfig_la(env, rbx, i), ra);
 
         stq_le_p(st + i, q);
     }
     entropy_ok = qcrypto_random_bytes(entropy, sizeof(entropy), NULL) == 0 &&
-                 (!mktme_guest_get()->x_noentropy_keyid ||
-                  lduw_le_p(st) != mktme_guest_get()->x_noentropy_keyid);
+                 (!mg->x_noentropy_keyid ||
+                  lduw_le_p(st) != mg->x_noentropy_keyid);
 
     bql_lock();
-    mktme_mc_lock(mktme_guest_get());   /* ciphers are built concurrently */
+    mktme_mc_lock(mg);          /* ciphers are built concurrently */
     r = mktme_pconfig_key_program(p, st, entropy, entropy_ok, &status);
-    mktme_mc_unlock(mktme_guest_get());
+    mktme_mc_unlock(mg);
     if (r == 0 && status == MKTME_PCONFIG_SUCCESS) {
-        mktme_mc_update(mktme_guest_get());
+        mktme_mc_update(mg);
     }
     trace_mktme_pconfig(lduw_le_p(st), ldl_le_p(st + 2) & 0xff,
                         r ? mktme_fault_name(p->last_fault) : "ok", status);

@@ -373,7 +373,8 @@ static void test_address_map(void)
     g_assert_cmphex(q35_prop(qts, "pci-hole64-start"), ==, 10 * GiB);
     g_assert_cmphex(q35_prop(qts, "pci-hole64-end"), ==, 16 * GiB);
     g_assert_cmphex(q35_prop(qts, "pci-hole64-size"), ==, 6 * GiB);
-    g_assert_cmpint(cpu0_prop(qts, "guest-phys-bits"), ==, 34);
+    /* (34 is below what firmware copes with: it is not told) */
+    g_assert_cmpint(cpu0_prop(qts, "guest-phys-bits"), ==, 0);
     qtest_quit(qts);
 }
 

@@ -17,7 +17,7 @@
  * - tells the firmware proper (SeaBIOS, OVMF) the usable width: with
  *   activation at reset, CPUID 0x80000008 EAX[23:16] (guest physical
  *   address bits, the field KVM uses for the same purpose) becomes
- *   phys-bits - k, and OVMF (edk2-stable202405 and later) places its
+ *   phys-bits - k when that is 36 or more, and OVMF (edk2-stable202405 and later) places its
  *   64-bit PCI window below 2^(phys-bits - k); SeaBIOS stays below it
  *   anyway.  CPUID's MAXPHYADDR itself stays phys-bits, as on hardware,
  *   where the OS subtracts the KeyID bits it reads in IA32_TME_ACTIVATE;
@@ -53,6 +53,8 @@
 
 /* Misplaced regions kept for query-mktme */
 #define ADDRMAP_MISPLACED_MAX 16
+/* The least MAXPHYADDR of a 64-bit CPU, what firmware can be told */
+#define ADDRMAP_MIN_FIRMWARE_BITS 36
 /* q35's pci-hole64-size default (Q35_PCI_HOST_HOLE64_SIZE_DEFAULT) */
 #define ADDRMAP_Q35_HOLE64_DEFAULT (32 * GiB)
 
@@ -203,8 +205,13 @@ MktmeAddrMap *mktme_addrmap_new(const MktmePlatform *p, unsigned phys_bits,
     am->platform = p;
     qemu_mutex_init(&am->lock);
     am->misplaced = g_ptr_array_new_with_free_func(g_free);
-    if (activated) {
-        /* Firmware runs with TME-MK on: tell it what it may use. */
+    /*
+     * Firmware runs with TME-MK on: tell it what it may use.  Not below
+     * 36 bits, the least a 64-bit CPU has (OVMF 2025.02 hangs at reset
+     * when told 34); there the PCI watch reports what firmware puts in
+     * the KeyID range.
+     */
+    if (activated && usable >= ADDRMAP_MIN_FIRMWARE_BITS) {
         CPU_FOREACH(cs) {
             X86CPU *cpu = X86_CPU(cs);
 

@@ -17,10 +17,11 @@
  * - tells the firmware proper (SeaBIOS, OVMF) the usable width: with
  *   activation at reset, CPUID 0x80000008 EAX[23:16] (guest physical
  *   address bits, the field KVM uses for the same purpose) becomes
- *   phys-bits - k when that is 36 or more, and OVMF (edk2-stable202405 and later) places its
- *   64-bit PCI window below 2^(phys-bits - k); SeaBIOS stays below it
- *   anyway.  CPUID's MAXPHYADDR itself stays phys-bits, as on hardware,
- *   where the OS subtracts the KeyID bits it reads in IA32_TME_ACTIVATE;
+ *   phys-bits - k when that is 36 or more, and OVMF (edk2-stable202405
+ *   and later) places its 64-bit PCI window below 2^(phys-bits - k);
+ *   SeaBIOS stays below it anyway.  CPUID's MAXPHYADDR itself stays
+ *   phys-bits, as on hardware, where the OS subtracts the KeyID bits it
+ *   reads in IA32_TME_ACTIVATE;
  *
  * and while the guest runs with TME-MK activated it watches the PCI
  * memory space (the limit there is the activated KeyID bits'): firmware
@@ -186,7 +187,8 @@ MktmeAddrMap *mktme_addrmap_new(const MktmePlatform *p, unsigned phys_bits,
                    "here)", keyid_bits, usable, phys_bits, phys_bits - 32);
         return NULL;
     }
-    if (phb && object_property_find(OBJECT(phb), PCI_HOST_PROP_PCI_HOLE64_END) &&
+    if (phb &&
+        object_property_find(OBJECT(phb), PCI_HOST_PROP_PCI_HOLE64_END) &&
         object_property_find(OBJECT(phb), PCI_HOST_PROP_PCI_HOLE64_START)) {
         if (!addrmap_hole64_fits(phb, limit, &end)) {
             error_setg(errp, "mktme-guest: the 64-bit PCI window ends at "

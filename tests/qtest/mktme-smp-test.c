@@ -53,6 +53,7 @@ typedef struct SmpCase {
     bool memfd;             /* RAM from a shared memfd backend */
     bool write_through;     /* shadow-write-back=off */
     bool migrate;           /* check on a migration destination */
+    bool postcopy;          /* migrated mid-run, postcopy */
 } SmpCase;
 
 typedef struct Run {
@@ -63,6 +64,7 @@ typedef struct Run {
     MksResults *r;
     unsigned n;
     int failures;
+    int64_t start;          /* when the guest was started */
 } Run;
 
 static Key key_of(const MksKey *mk)
@@ -236,18 +238,12 @@ static uint8_t *dram_save(Run *run, uint64_t pa, uint64_t len)
     return dram;
 }
 
-/*
- * Boot the guest and wait (at most TIME_LIMIT_S) for it to report that
- * it is done; it then halts every vCPU and the results can be read.
- */
-static void guest_run(Run *run)
+/* Boot the guest */
+static void guest_start(Run *run)
 {
     const SmpCase *c = run->c;
     g_autofree uint8_t *img = g_malloc0(MKTME_SMP_GUEST_IMAGE_SIZE);
     size_t n = sizeof(mktme_smp_guest_blob);
-    int64_t start = g_get_monotonic_time();
-    int64_t deadline = start + TIME_LIMIT_S * G_TIME_SPAN_SECOND;
-    uint64_t done;
     int fd;
 
     memcpy(img, mktme_smp_guest_blob, n - 16);
@@ -266,14 +262,29 @@ static void guest_run(Run *run)
                                 "-device isa-debugcon,iobase=0xe9,chardev=dbg "
                                 "-chardev file,id=dbg,path=%s "
                                 MKTME_ARGS "%s%s%s "
-                                "-machine memory-encryption=k0",
+                                "-machine memory-encryption=k0%s",
                                 c->cpus, c->memfd ? MEMFD_ARGS : "",
                                 run->img_path, run->log_path,
                                 c->shadow ? ",shadow-size=" : "",
                                 c->shadow ?: "",
                                 c->write_through ?
-                                ",shadow-write-back=off" : "");
+                                ",shadow-write-back=off" : "",
+                                c->postcopy ? " -S" : "");
     run->qts = qtest_init(run->args);
+    run->start = g_get_monotonic_time();
+}
+
+/*
+ * Wait (at most TIME_LIMIT_S from the start) for the guest to report
+ * that it is done; it then halts every vCPU and the results can be read.
+ */
+static void guest_wait(Run *run)
+{
+    const SmpCase *c = run->c;
+    int64_t start = run->start;
+    int64_t deadline = start + TIME_LIMIT_S * G_TIME_SPAN_SECOND;
+    uint64_t done;
+
     for (;;) {
         if (!qtest_probe_child(run->qts)) {
             dump_log(run);
@@ -632,6 +643,33 @@ static void check_query(Run *run)
     qobject_unref(rsp);
 }
 
+/* query-migrate's status on @qts; fails the test on "failed" */
+static char *migrate_status(QTestState *qts)
+{
+    QDict *rsp = qtest_qmp_assert_success_ref(qts,
+                                              "{'execute': 'query-migrate'}");
+    char *status = g_strdup(qdict_get_try_str(rsp, "status") ?: "none");
+
+    if (!strcmp(status, "failed")) {
+        g_error("migration failed: %s",
+                qdict_get_try_str(rsp, "error-desc") ?: "(no reason)");
+    }
+    qobject_unref(rsp);
+    return status;
+}
+
+static void migrate_wait(QTestState *qts, const char *want)
+{
+    for (;;) {
+        g_autofree char *status = migrate_status(qts);
+
+        if (!strcmp(status, want)) {
+            return;
+        }
+        g_usleep(10000);
+    }
+}
+
 /*
  * Migrate the halted guest to a new QEMU and go on with that one: what
  * the vCPUs left in shadows (write-back slots hold stores that guest RAM
@@ -653,21 +691,7 @@ static void migrate_run(Run *run)
     qobject_unref(rsp);
     qtest_qmp_assert_success(run->qts, "{'execute': 'migrate', "
                              "'arguments': {'uri': %s}}", uri);
-    for (;;) {
-        const char *status;
-        bool done;
-
-        rsp = qtest_qmp_assert_success_ref(run->qts,
-                                           "{'execute': 'query-migrate'}");
-        status = qdict_get_str(rsp, "status");
-        done = !strcmp(status, "completed");
-        g_assert_cmpstr(status, !=, "failed");
-        qobject_unref(rsp);
-        if (done) {
-            break;
-        }
-        g_usleep(10000);
-    }
+    migrate_wait(run->qts, "completed");
     qtest_qmp_eventwait(dst, "RESUME");
     qtest_quit(run->qts);
     unlink(sock);
@@ -675,13 +699,87 @@ static void migrate_run(Run *run)
     run->qts = dst;
 }
 
+/*
+ * Postcopy: the source, started paused, switches to postcopy before it
+ * has sent a page, so the guest runs from its first instruction on the
+ * destination while its RAM comes in: a page the guest touches before
+ * the background stream brought it (through KeyID 0, or through a
+ * shadow's fill or write-back) waits for it in userfaultfd.  Returns
+ * the source, which serves pages until postcopy_finish().
+ */
+static QTestState *postcopy_start(Run *run, char **sock)
+{
+    g_autofree char *tmp = g_dir_make_tmp("mktme-smp-mig-XXXXXX", NULL);
+    g_autofree char *uri = NULL;
+    const char *caps = "{'execute': 'migrate-set-capabilities', "
+        "'arguments': {'capabilities': [{'capability': 'postcopy-ram', "
+        "'state': true}]}}";
+    QTestState *src = run->qts;
+    QTestState *dst = qtest_initf("%s -incoming defer", run->args);
+
+    *sock = g_strdup_printf("%s/sock", tmp);
+    uri = g_strdup_printf("unix:%s", *sock);
+    qtest_qmp_assert_success(src, caps);
+    qtest_qmp_assert_success(dst, caps);
+    /* Precopy sends next to nothing (QEMU takes < 10 bytes/s as no limit) */
+    qtest_qmp_assert_success(src, "{'execute': 'migrate-set-parameters', "
+                             "'arguments': {'max-bandwidth': 4096}}");
+    qtest_qmp_assert_success(dst, "{'execute': 'migrate-incoming', "
+                             "'arguments': {'uri': %s}}", uri);
+    qtest_qmp_assert_success(src, "{'execute': 'migrate', "
+                             "'arguments': {'uri': %s}}", uri);
+    qtest_qmp_assert_success(src, "{'execute': 'migrate-start-postcopy'}");
+    migrate_wait(src, "postcopy-active");
+    qtest_qmp_assert_success(dst, "{'execute': 'cont'}");
+    qtest_qmp_eventwait(dst, "RESUME");
+    run->start = g_get_monotonic_time();
+    run->qts = dst;
+    return src;
+}
+
+/* The guest is done: wait for the rest of RAM, then drop the source */
+static void postcopy_finish(Run *run, QTestState *src, char *sock)
+{
+    g_autofree char *dir = g_path_get_dirname(sock);
+    QDict *rsp, *ram;
+    int64_t asked;
+
+    migrate_wait(src, "completed");
+    migrate_wait(run->qts, "completed");
+    rsp = qtest_qmp_assert_success_ref(src, "{'execute': 'query-migrate'}");
+    ram = qdict_get_qdict(rsp, "ram");
+    g_assert_nonnull(ram);
+    asked = qdict_get_int(ram, "postcopy-requests");
+    g_test_message("postcopy: the destination asked for %" PRId64
+                   " pages, %" PRId64 " bytes came in postcopy", asked,
+                   qdict_get_int(ram, "postcopy-bytes"));
+    /*
+     * The background stream places most pages (zero pages) before the
+     * guest gets to them; its first instructions at least are asked for.
+     */
+    g_assert_cmpint(asked, >, 0);
+    qobject_unref(rsp);
+    qtest_quit(src);
+    unlink(sock);
+    rmdir(dir);
+    g_free(sock);
+}
+
 static void test_smp(const void *opaque)
 {
     Run run = { .c = opaque, .n = ((const SmpCase *)opaque)->cpus };
+    QTestState *src = NULL;
+    char *sock = NULL;
 
     g_assert_cmpint(run.n, <=, MKS_MAX_CPUS);
-    guest_run(&run);
-    if (run.c->migrate) {
+    guest_start(&run);
+    if (run.c->postcopy) {
+        src = postcopy_start(&run, &sock);
+    }
+    guest_wait(&run);
+    if (src) {
+        postcopy_finish(&run, src, sock);
+    } else if (run.c->migrate) {
         migrate_run(&run);
     }
     check_cpus(&run);
@@ -716,6 +814,8 @@ int main(int argc, char **argv)
         { 4, NULL, false, true },
         { 2, NULL, false, false, true },
         { 4, "64K", false, false, true },
+        { 2, NULL, false, false, true, true },
+        { 4, "64K", false, false, true, true },
     };
 
     g_test_init(&argc, &argv, NULL);
@@ -730,7 +830,7 @@ int main(int argc, char **argv)
             !c->shadow ? "" : !strcmp(c->shadow, "0") ? "-no-fast-path" :
             "-small-pool", c->memfd ? "-memfd" : "",
             c->write_through ? "-write-through" : "",
-            c->migrate ? "-migrated" : "");
+            c->postcopy ? "-postcopy" : c->migrate ? "-migrated" : "");
 
         qtest_add_data_func(name, c, test_smp);
     }

@@ -5,15 +5,18 @@
  * it and reads them back (so the memory controller's fast path gives
  * them plaintext shadows), then uses the same pages, by their KeyID 0
  * address, as the buffers of legacy virtio-blk reads and writes and of
- * virtio-net transmits.  QEMU moves those bytes with host system calls
- * on mapped guest memory: preadv/pwritev (aio=threads), io_uring,
- * Linux AIO with O_DIRECT, send() on a UDP socket.  Every request must
+ * virtio-net transmits, and gives pages to a virtio-balloon.  QEMU moves
+ * those bytes with host system calls on mapped guest memory:
+ * preadv/pwritev (aio=threads), io_uring, Linux AIO with O_DIRECT,
+ * send() on a UDP socket; it discards ballooned pages with madvise() or
+ * fallocate().  Every request must
  * complete with the exact status, and every byte the guest reads back
  * through KeyID 0 and KeyID 1, every byte of RAM, of the disk image and
  * of the datagrams must be what the memory model says (checked against
  * OpenSSL's AES-XTS):
  *
  *   device DMA reads and writes R (the KeyID 0 view);
+ *   a discarded page's R reads as zeroes, until it is written again;
  *   a read through KeyID k returns D_k(E_0(R));
  *   a write of P through KeyID k stores R := D_0(E_k(P)).
  *
@@ -309,7 +312,8 @@ static char *qemu_args(Run *run, const char *img, const char *disk,
     return g_strdup_printf(GUEST_ARGS "-bios %s "
                            "-device isa-debugcon,iobase=0xe9,chardev=dbg "
                            "-chardev file,id=dbg,path=%s "
-                           MKTME_ARGS "%s -machine memory-encryption=k0 %s %s",
+                           MKTME_ARGS "%s -machine memory-encryption=k0 %s %s "
+                           "-device virtio-balloon-pci," LEGACY,
                            img, log,
                            !v->fast ? ",shadow-size=0" :
                            v->wt ? ",shadow-write-back=off" : "", mem,
@@ -432,7 +436,10 @@ static void expect_scen(Run *run, unsigned si, Expect *e)
     for (unsigned d = 0; d < s->ndesc; d++) {
         size_t at = s->desc[d].pa - s->page;
 
-        if (s->type == MKD_BLK_READ) {
+        if (s->type == MKD_BALLOON) {
+            memset(e->io + off, 0, s->desc[d].len);     /* unused */
+            memset(e->r_after + at, 0, s->desc[d].len);
+        } else if (s->type == MKD_BLK_READ) {
             memcpy(e->io + off, run->disk + s->sector * MKD_SECTOR + off,
                    s->desc[d].len);
             memcpy(e->r_after + at, e->io + off, s->desc[d].len);
@@ -462,9 +469,9 @@ static void check_scen(Run *run, unsigned si, const Expect *e)
              "through KeyID %d, before the I/O", s->name, sr->mismatch,
              s->kid1);
     }
-    if (s->type == MKD_NET_TX) {
+    if (s->type == MKD_NET_TX || s->type == MKD_BALLOON) {
         if (sr->status) {
-            fail(run, "%s: the frame was not completed (%s)", s->name,
+            fail(run, "%s: the request was not completed (%s)", s->name,
                  status_name(sr->status));
         }
     } else if (sr->status != VIRTIO_BLK_S_OK) {
@@ -532,6 +539,15 @@ static void check_devices(Run *run)
         check_queue_size(run, "virtio-net TX queue", r->net_queue_size);
         check_u64(run, r->net_status, VS_ALL, "virtio-net device status");
     }
+    if (r->balloon_bdf == MKD_NO_DEV) {
+        fail(run, "no legacy virtio-balloon PCI function found");
+        return;
+    }
+    check_u64(run, r->balloon_bar0, MKD_BALLOON_IO | 1,
+              "virtio-balloon BAR0");
+    check_queue_size(run, "virtio-balloon inflate queue",
+                     r->balloon_queue_size);
+    check_u64(run, r->balloon_status, VS_ALL, "virtio-balloon device status");
 }
 
 /*
@@ -648,7 +664,14 @@ static void check_disk(Run *run, Expect *e)
 
 static bool for_run(const Variant *v, const MkdScenario *s)
 {
-    return v->aio ? s->type != MKD_NET_TX : s->type == MKD_NET_TX;
+    switch (s->type) {
+    case MKD_BALLOON:
+        return true;
+    case MKD_NET_TX:
+        return !v->aio;
+    default:
+        return v->aio;
+    }
 }
 
 static void run_variant(const Variant *v)

@@ -2,7 +2,7 @@
  * TME-MK DMA guest: device I/O into and out of pages used through
  * KeyID 1, for mktme-dma-test.c.  It programs KeyID 1 with PCONFIG,
  * finds a legacy (transitional) virtio-blk and/or virtio-net PCI
- * function by scanning configuration space, gives it an I/O BAR, drives
+ * function and a virtio-balloon one by scanning configuration space, gives it an I/O BAR, drives
  * one virtqueue by polling (no interrupts), and runs the scenarios of
  * results.h, recording what it sees in MkdResults at MKD_RESULTS_PA.
  * Runs in long mode, ring 0, identity-mapped 0..1 GiB (boot.S); the
@@ -39,6 +39,7 @@ _Static_assert(sizeof(MkdResults) <= MKD_BLK_RING_PA - MKD_RESULTS_PA,
 #define PCI_VENDOR_VIRTIO   0x1af4
 #define PCI_DEV_VIRTIO_NET  0x1000  /* transitional (legacy) IDs */
 #define PCI_DEV_VIRTIO_BLK  0x1001
+#define PCI_DEV_VIRTIO_BALLOON  0x1002
 #define PCI_COMMAND_IO      1
 #define PCI_COMMAND_MASTER  4
 
@@ -63,6 +64,7 @@ _Static_assert(sizeof(MkdResults) <= MKD_BLK_RING_PA - MKD_RESULTS_PA,
 #define VIRTIO_BLK_T_IN     0
 #define VIRTIO_BLK_T_OUT    1
 #define NET_TX_QUEUE        1
+#define BALLOON_INFLATE_QUEUE   0
 #define NET_HDR_LEN         10      /* struct virtio_net_hdr, no features */
 
 /* Polling gives up after this many TSC cycles (seconds on any host) */
@@ -98,7 +100,7 @@ static uint8_t pcs[256] __attribute__((aligned(256)));  /* PCONFIG struct */
 static uint64_t win_pdpt[512] __attribute__((aligned(4096)));
 static uint64_t win_pd[512] __attribute__((aligned(4096)));
 static uint8_t pbuf[MKD_MAX_PAGES * MKD_PAGE];
-static Vq blk_vq, net_vq;
+static Vq blk_vq, net_vq, balloon_vq;
 
 static inline uint8_t inb(uint16_t port)
 {
@@ -402,6 +404,18 @@ static void run_net(const MkdScenario *s, MkdScenResult *r)
     r->status = vq_run(&net_vq, r) ? 0 : MKD_TIMEOUT;
 }
 
+/* The page frame numbers of the pages of @s's descriptors */
+static void run_balloon(const MkdScenario *s, MkdScenResult *r)
+{
+    uint32_t *pfn = (uint32_t *)MKD_PFNS_PA;
+
+    for (unsigned i = 0; i < s->ndesc; i++) {
+        pfn[i] = s->desc[i].pa >> 12;
+    }
+    vq_desc(&balloon_vq, 0, MKD_PFNS_PA, 4 * s->ndesc, 0);
+    r->status = vq_run(&balloon_vq, r) ? 0 : MKD_TIMEOUT;
+}
+
 static void run_scenario(unsigned si)
 {
     const MkdScenario *s = &mkd_scen[si];
@@ -411,6 +425,8 @@ static void run_scenario(unsigned si)
     prepare(si, s, r);
     if (s->type == MKD_NET_TX) {
         run_net(s, r);
+    } else if (s->type == MKD_BALLOON) {
+        run_balloon(s, r);
     } else {
         run_blk(s, r);
     }
@@ -445,7 +461,8 @@ static void blk_tests(void)
         return;
     }
     for (unsigned i = 0; i < MKD_NSCEN; i++) {
-        if (mkd_scen[i].type != MKD_NET_TX) {
+        if (mkd_scen[i].type == MKD_BLK_READ ||
+            mkd_scen[i].type == MKD_BLK_WRITE) {
             run_scenario(i);
         }
     }
@@ -469,6 +486,29 @@ static void net_tests(void)
     }
     for (unsigned i = 0; i < MKD_NSCEN; i++) {
         if (mkd_scen[i].type == MKD_NET_TX) {
+            run_scenario(i);
+        }
+    }
+}
+
+static void balloon_tests(void)
+{
+    uint32_t bdf = res->balloon_bdf;
+    unsigned long long feat, num;
+    bool ok;
+
+    stage("virtio-balloon: BAR0, reset, inflate queue");
+    res->balloon_bar0 = pci_enable(bdf, MKD_BALLOON_IO);
+    ok = vp_init(&balloon_vq, MKD_BALLOON_IO, BALLOON_INFLATE_QUEUE,
+                 MKD_BALLOON_RING_PA, &feat, &num);
+    res->balloon_features = feat;
+    res->balloon_queue_size = num;
+    res->balloon_status = inb(MKD_BALLOON_IO + VP_STATUS);
+    if (!ok) {
+        return;
+    }
+    for (unsigned i = 0; i < MKD_NSCEN; i++) {
+        if (mkd_scen[i].type == MKD_BALLOON) {
             run_scenario(i);
         }
     }
@@ -501,9 +541,14 @@ void guest_main(void)
     }
     res->path = MKD_PATH_RAN;
 
-    stage("PCI: looking for legacy virtio-blk and virtio-net");
+    stage("PCI: looking for legacy virtio-blk, virtio-net, virtio-balloon");
     res->blk_bdf = pci_find(PCI_DEV_VIRTIO_BLK);
     res->net_bdf = pci_find(PCI_DEV_VIRTIO_NET);
+    res->balloon_bdf = pci_find(PCI_DEV_VIRTIO_BALLOON);
+    /* The balloon first: later I/O must not bring its pages back */
+    if (res->balloon_bdf != MKD_NO_DEV) {
+        balloon_tests();
+    }
     if (res->blk_bdf != MKD_NO_DEV) {
         blk_tests();
     }

@@ -29,6 +29,7 @@
 /* The legacy virtio PCI functions' BAR0, as the guest programs it */
 #define MKD_BLK_IO          0xc000
 #define MKD_NET_IO          0xc100
+#define MKD_BALLOON_IO      0xc200
 
 /* Guest physical layout (KeyID bits clear) */
 #define MKD_BLK_RING_PA     0x200000ULL     /* 8 pages: up to 1024 entries */
@@ -36,6 +37,8 @@
 #define MKD_RING_PAGES      8
 #define MKD_RING_MAX        1024
 #define MKD_REQ_PA          0x210000ULL     /* request header, status */
+#define MKD_PFNS_PA         (MKD_REQ_PA + 0x400)    /* balloon PFNs */
+#define MKD_BALLOON_RING_PA 0x218000ULL
 
 /* The disk image: MKD_DISK_SECTORS of random bytes the qtest wrote */
 #define MKD_SECTOR          512
@@ -54,6 +57,7 @@ enum {
     MKD_BLK_READ,       /* VIRTIO_BLK_T_IN into the buffers */
     MKD_BLK_WRITE,      /* VIRTIO_BLK_T_OUT from the buffers */
     MKD_NET_TX,         /* one frame out of the buffers */
+    MKD_BALLOON,        /* the buffers' pages into the balloon (inflate) */
 };
 
 typedef struct MkdDesc {
@@ -66,7 +70,10 @@ typedef struct MkdDesc {
  * reads it back through KeyID 1 (.kid1: the fast path gives each page
  * a shadow), or through KeyID 0 (a control).  Then it runs the I/O
  * with one data descriptor per .desc entry, in order (the disk range
- * starts at .sector), and reads the pages back (MkdResults.view).
+ * starts at .sector), and reads the pages back (MkdResults.view).  A
+ * balloon inflate gives the device the page frame number of each .desc
+ * entry (a whole page): QEMU discards those pages, which then read as
+ * zeroes through KeyID 0.
  */
 typedef struct MkdScenario {
     const char *name;
@@ -102,9 +109,14 @@ static const MkdScenario mkd_scen[] = {
       MKD_NET_TX, 1, 1, 0x408000, 1, 0, { { 0x408010, 300 } } },
     { "net tx of a frame in a page used through KeyID 0 only (last)",
       MKD_NET_TX, 0, 1, 0x303000, 1, 0, { { 0x303200, 200 } } },
+    { "e: balloon inflate of two pages used through KeyID 1",
+      MKD_BALLOON, 1, 2, 0x409000, 2, 0,
+      { { 0x409000, 0x1000 }, { 0x40a000, 0x1000 } } },
+    { "balloon inflate of a page used through KeyID 0 only (control)",
+      MKD_BALLOON, 0, 1, 0x304000, 1, 0, { { 0x304000, 0x1000 } } },
 };
 #define MKD_NSCEN   (sizeof(mkd_scen) / sizeof(mkd_scen[0]))
-#define MKD_NSCEN_MAX 10
+#define MKD_NSCEN_MAX 12
 
 /* MkdResults.view[][v]: the pages read back after the I/O */
 enum {
@@ -142,6 +154,8 @@ typedef struct MkdResults {
     unsigned long long blk_queue_size, net_queue_size;  /* QUEUE_NUM */
     unsigned long long blk_status, net_status;  /* after DRIVER_OK */
     unsigned long long blk_capacity;            /* sectors */
+    unsigned long long balloon_bdf, balloon_bar0, balloon_features;
+    unsigned long long balloon_queue_size, balloon_status;
     MkdScenResult scen[MKD_NSCEN_MAX];
     unsigned char view[MKD_NSCEN_MAX][MKD_NVIEWS][MKD_MAX_PAGES * MKD_PAGE];
 } MkdResults;

@@ -68,6 +68,7 @@
  */
 typedef struct Variant {
     const char *aio;
+    const char *dimm;   /* DIMM unplug, a DIMM of this backend (@aio NULL) */
     const char *mem;
     bool fast;
     bool wt;            /* fast, with shadow-write-back=off */
@@ -298,7 +299,13 @@ static char *qemu_args(Run *run, const char *img, const char *disk,
     } else {
         mem = g_strdup("");
     }
-    if (v->aio) {
+    if (v->dimm) {
+        dev = g_strdup_printf("-m slots=2,maxmem=1G -object %s,id=mem1,"
+                              "size=128M%s -device pc-dimm,id=dimm1,"
+                              "memdev=mem1,addr=0x%llx", v->dimm,
+                              strcmp(v->dimm, "memory-backend-ram") ?
+                              ",share=on" : "", MKD_DIMM_PA);
+    } else if (v->aio) {
         dev = g_strdup_printf("-drive file=%s,if=none,id=d0,format=raw,"
                               "aio=%s%s -device virtio-blk-pci,drive=d0,"
                               LEGACY, disk, v->aio,
@@ -339,7 +346,7 @@ static void run_start(Run *run)
     run->log_fd = tmp_file("mktme-dma-guest-XXXXXX.log", &log_path);
     if (run->v->aio) {
         disk_path = make_disk(run);
-    } else {
+    } else if (!run->v->dimm) {
         udp_tx = make_udp(run);
     }
     args = qemu_args(run, img_path, disk_path, udp_tx, log_path);
@@ -516,7 +523,12 @@ static void check_devices(Run *run)
     check_u64(run, r->pconfig_vector, MKD_NO_FAULT,
               "PCONFIG of KeyID 1: vector");
     check_u64(run, r->pconfig_rax, 0, "PCONFIG of KeyID 1: RAX");
-    if (run->v->aio) {
+    if (run->v->dimm) {
+        check_u64(run, r->blk_bdf, MKD_NO_DEV,
+                  "virtio-blk found (none expected)");
+        check_u64(run, r->net_bdf, MKD_NO_DEV,
+                  "virtio-net found (none expected)");
+    } else if (run->v->aio) {
         check_u64(run, r->net_bdf, MKD_NO_DEV,
                   "virtio-net found (none expected)");
         if (r->blk_bdf == MKD_NO_DEV) {
@@ -571,6 +583,7 @@ static void check_fast_path(Run *run)
         fail(run, "fast path: off-reason \"%s\", %" PRId64 " fills; "
              "expected on, with shadows filled", off ?: "(none)", fills);
     } else if (!strcmp(run->v->mem, "anon") && !run->v->wt &&
+               g_strcmp0(run->v->dimm, "memory-backend-memfd") &&
                !qdict_get_int(fp, "write-backs")) {
         /* Private RAM: the pages DMA read were written back first */
         fail(run, "fast path: no line written back from private RAM");
@@ -662,15 +675,116 @@ static void check_disk(Run *run, Expect *e)
     check_mem(run, got, exp, DISK_SIZE, "the whole disk image");
 }
 
+/* Wait for the guest's dimm_stage to reach @stage */
+static void dimm_stage_wait(Run *run, uint64_t stage)
+{
+    int64_t deadline = g_get_monotonic_time() +
+                       TIME_LIMIT_S * G_TIME_SPAN_SECOND;
+
+    while (qtest_readq(run->qts, MKD_RESULTS_PA +
+                       offsetof(MkdResults, dimm_stage)) < stage) {
+        if (!qtest_probe_child(run->qts) ||
+            qtest_readq(run->qts, MKD_RESULTS_PA +
+                        offsetof(MkdResults, done)) ||
+            g_get_monotonic_time() > deadline) {
+            dump_log(run);
+            g_error("the guest did not reach DIMM stage %" PRIu64, stage);
+        }
+        g_usleep(10 * 1000);
+    }
+}
+
+/*
+ * Unplug the DIMM whose pages the guest uses through KeyID 1 (the guest
+ * ejects it), delete its memory backend (the RAM block goes), and plug
+ * a new one at the same address.
+ */
+static void dimm_drive(Run *run)
+{
+    const char *be = run->v->dimm;
+
+    dimm_stage_wait(run, 1);
+    qtest_qmp_assert_success(run->qts, "{'execute': 'device_del', "
+                             "'arguments': {'id': 'dimm1'}}");
+    qtest_writeq(run->qts, MKD_RESULTS_PA + offsetof(MkdResults, dimm_go),
+                 1);
+    dimm_stage_wait(run, 2);
+    qtest_qmp_eventwait(run->qts, "DEVICE_DELETED");
+    qtest_qmp_assert_success(run->qts, "{'execute': 'object-del', "
+                             "'arguments': {'id': 'mem1'}}");
+    if (!strcmp(be, "memory-backend-ram")) {
+        qtest_qmp_assert_success(run->qts, "{'execute': 'object-add', "
+                                 "'arguments': {'qom-type': %s, "
+                                 "'id': 'mem2', 'size': %d}}", be, 128 << 20);
+    } else {
+        qtest_qmp_assert_success(run->qts, "{'execute': 'object-add', "
+                                 "'arguments': {'qom-type': %s, "
+                                 "'id': 'mem2', 'size': %d, 'share': true}}",
+                                 be, 128 << 20);
+    }
+    qtest_qmp_assert_success(run->qts, "{'execute': 'device_add', "
+                             "'arguments': {'driver': 'pc-dimm', "
+                             "'id': 'dimm2', 'memdev': 'mem2', "
+                             "'addr': %" PRIu64 "}}",
+                             (uint64_t)MKD_DIMM_PA);
+    qtest_writeq(run->qts, MKD_RESULTS_PA + offsetof(MkdResults, dimm_go),
+                 2);
+}
+
+/* What the guest saw of the DIMM, the new DIMM's RAM, query-mktme */
+static void check_dimm(Run *run)
+{
+    const MkdResults *r = run->r;
+    const size_t len = MKD_DIMM_PAGES * MKD_PAGE;
+    uint64_t pa = MKD_DIMM_PA + MKD_DIMM_OFF;
+    g_autofree uint8_t *zero = g_malloc0(len);
+    g_autofree uint8_t *k1 = g_malloc(len);
+    g_autofree uint8_t *ram = g_malloc(len);
+    g_autofree uint8_t *exp = g_malloc0(len);
+    g_autofree uint8_t *p2 = g_malloc(MKD_PAGE);
+    QDict *rsp;
+
+    check_u64(run, r->dimm_flags, 1, "DIMM slot 0 flags (enabled)");
+    check_u64(run, r->dimm_stage, 3, "DIMM: the guest's last stage");
+    check_u64(run, r->dimm_timeout, 0, "DIMM: the guest timed out waiting "
+              "for step");
+    check_u64(run, r->dimm_mismatch, 0, "DIMM: bytes not read back as "
+              "written through KeyID 1 and KeyID 0");
+    check_u64(run, r->dimm_flags_ejected & 1, 0, "DIMM slot 0 enabled "
+              "after the eject");
+    /* Nothing there: the store goes nowhere, the loads read nothing */
+    check_u64(run, r->dimm_gone_k1, 0, "DIMM gone: a load through KeyID 1");
+    check_u64(run, r->dimm_gone_k0, 0, "DIMM gone: a load through KeyID 0");
+    check_mem(run, r->dimm_view[1], zero, len, "new DIMM: the pages "
+              "through KeyID 0 (fresh RAM: zeroes, no old shadow)");
+    read_of_r(pa, k1, zero, len);
+    check_mem(run, r->dimm_view[0], k1, len, "new DIMM: the pages through "
+              "KeyID 1 (D_1(E_0(0)))");
+    check_u64(run, r->dimm_mismatch2, 0, "new DIMM: bytes not read back as "
+              "written through KeyID 1");
+    for (size_t i = 0; i < MKD_PAGE; i++) {
+        p2[i] = mkd_pattern(MKD_DIMM_SCEN2, i);
+    }
+    r_of_write(pa, exp, p2, MKD_PAGE);
+    qtest_memread(run->qts, pa, ram, len);
+    check_mem(run, ram, exp, len, "new DIMM: RAM at the end (the first "
+              "page D_0(E_1(P)), the others zero)");
+    rsp = qtest_qmp(run->qts, "{'execute': 'query-mktme'}");
+    check_u64(run, qdict_get_int(qdict_get_qdict(rsp, "return"),
+                                 "encrypted-memory"),
+              (256 + 128) << 20, "query-mktme encrypted-memory");
+    qobject_unref(rsp);
+}
+
 static bool for_run(const Variant *v, const MkdScenario *s)
 {
     switch (s->type) {
     case MKD_BALLOON:
         return true;
     case MKD_NET_TX:
-        return !v->aio;
+        return !v->aio && !v->dimm;
     default:
-        return v->aio;
+        return v->aio != NULL;
     }
 }
 
@@ -680,6 +794,9 @@ static void run_variant(const Variant *v)
     Expect e[MKD_NSCEN] = { 0 };
 
     run_start(&run);
+    if (v->dimm) {
+        dimm_drive(&run);
+    }
     if (!run_wait(&run)) {
         fail(&run, "QEMU died before the guest was done (its last words "
              "are above)");
@@ -701,7 +818,9 @@ static void run_variant(const Variant *v)
                       "%s: ran without its device", mkd_scen[si].name);
         }
     }
-    if (!v->aio) {
+    if (v->dimm) {
+        check_dimm(&run);
+    } else if (!v->aio) {
         check_frames(&run, e);
     }
     check_fast_path(&run);
@@ -816,6 +935,21 @@ static void add_variant(const char *aio, const char *mem, bool fast,
     qtest_add_data_func_full(v->path, v, test_variant, variant_free);
 }
 
+/* DIMM unplug: a DIMM of backend @be (memory-backend-@be) */
+static void add_dimm_variant(const char *be, bool fast, bool wt)
+{
+    Variant *v = g_new(Variant, 1);
+
+    *v = (Variant) {
+        .dimm = g_intern_string(g_strdup_printf("memory-backend-%s", be)),
+        .mem = "anon", .fast = fast, .wt = wt,
+        .path = g_strdup_printf("/mktme-dma/dimm-unplug/%s/%s", be,
+                                !fast ? "no-fast-path" :
+                                wt ? "fast-path-write-through" : "fast-path"),
+    };
+    qtest_add_data_func_full(v->path, v, test_variant, variant_free);
+}
+
 int main(int argc, char **argv)
 {
     static const char *const aios[] = { "threads", "io_uring", "native" };
@@ -846,5 +980,9 @@ int main(int argc, char **argv)
         add_variant(NULL, mems[m], false, false);
     }
     add_variant(NULL, "anon", true, true);
+    add_dimm_variant("ram", true, false);
+    add_dimm_variant("ram", false, false);
+    add_dimm_variant("ram", true, true);
+    add_dimm_variant("memfd", true, false);
     return g_test_run();
 }

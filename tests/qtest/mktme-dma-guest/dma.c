@@ -99,6 +99,8 @@ static IdtEntry idt[32] __attribute__((aligned(16)));
 static uint8_t pcs[256] __attribute__((aligned(256)));  /* PCONFIG struct */
 static uint64_t win_pdpt[512] __attribute__((aligned(4096)));
 static uint64_t win_pd[512] __attribute__((aligned(4096)));
+static uint64_t dimm_pd[512] __attribute__((aligned(4096)));
+static uint64_t dimm_win_pd[512] __attribute__((aligned(4096)));
 static uint8_t pbuf[MKD_MAX_PAGES * MKD_PAGE];
 static Vq blk_vq, net_vq, balloon_vq;
 
@@ -514,6 +516,88 @@ static void balloon_tests(void)
     }
 }
 
+/* Wait for the test to set dimm_go to @v; false on a timeout */
+static bool dimm_wait(uint64_t v)
+{
+    uint64_t t0 = rdtsc();
+
+    while (ldn((uint64_t)&res->dimm_go, 8) < v) {
+        if (rdtsc() - t0 > IO_TIMEOUT_CYCLES) {
+            res->dimm_timeout = v;
+            return false;
+        }
+        asm volatile("pause" : : : "memory");
+    }
+    return true;
+}
+
+static void dimm_tests(void)
+{
+    uint64_t pa = MKD_DIMM_PA + MKD_DIMM_OFF;
+    uint64_t *pdpt = (uint64_t *)(boot_pml4[0] & ~0xfffULL);
+    size_t len = MKD_DIMM_PAGES * MKD_PAGE;
+
+    outl(MKD_MHP_BASE, 0);
+    res->dimm_flags = inb(MKD_MHP_BASE + 0x14);
+    res->dimm_addr_lo = inl(MKD_MHP_BASE);
+    res->dimm_addr_hi = inl(MKD_MHP_BASE + 4);
+    /* No DIMM in slot 0, or no hotplug registers (they read ones) */
+    if (res->dimm_flags != 1 ||
+        (res->dimm_addr_lo | res->dimm_addr_hi << 32) != MKD_DIMM_PA) {
+        return;
+    }
+    stage("DIMM: pages through KeyID 1 and KeyID 0");
+    /* 4..5 GiB: identity, and at WIN1 + 4 GiB through KeyID 1 */
+    for (uint64_t i = 0; i < 512; i++) {
+        dimm_pd[i] = (MKD_DIMM_PA + (i << 21)) | PG_PS | PG_PRW;
+        dimm_win_pd[i] = KID1 | (MKD_DIMM_PA + (i << 21)) | PG_PS | PG_PRW;
+    }
+    pdpt[MKD_DIMM_PA >> 30] = (uint64_t)dimm_pd | PG_PRW;
+    win_pdpt[MKD_DIMM_PA >> 30] = (uint64_t)dimm_win_pd | PG_PRW;
+    asm volatile("mov %0, %%cr3" : : "r"((uint64_t)boot_pml4) : "memory");
+    for (size_t i = 0; i < len; i++) {
+        unsigned kid1 = i < MKD_DIMM_KID1_PAGES * MKD_PAGE;
+        uint64_t va = (kid1 ? WIN1 : 0) + pa + i;
+
+        stn(va, 1, mkd_pattern(kid1 ? MKD_DIMM_SCEN : MKD_DIMM_SCEN2, i));
+    }
+    for (size_t i = 0; i < len; i++) {
+        unsigned kid1 = i < MKD_DIMM_KID1_PAGES * MKD_PAGE;
+        uint64_t va = (kid1 ? WIN1 : 0) + pa + i;
+
+        res->dimm_mismatch += ldn(va, 1) !=
+            mkd_pattern(kid1 ? MKD_DIMM_SCEN : MKD_DIMM_SCEN2, i);
+    }
+    mb();
+    res->dimm_stage = 1;
+    if (!dimm_wait(1)) {
+        return;
+    }
+    stage("DIMM: eject (ACPI memory hotplug), then where it was");
+    outl(MKD_MHP_BASE, 0);
+    outb(MKD_MHP_BASE + 0x14, 8);
+    res->dimm_flags_ejected = inb(MKD_MHP_BASE + 0x14);
+    stn(WIN1 + pa, 8, MKD_GONE_WORD);
+    res->dimm_gone_k1 = ldn(WIN1 + pa, 8);
+    res->dimm_gone_k0 = ldn(pa, 8);
+    mb();
+    res->dimm_stage = 2;
+    if (!dimm_wait(2)) {
+        return;
+    }
+    stage("DIMM: the new DIMM at the same address");
+    memcpy(res->dimm_view[0], (void *)(WIN1 + pa), len);
+    memcpy(res->dimm_view[1], (void *)pa, len);
+    for (size_t i = 0; i < MKD_PAGE; i++) {
+        stn(WIN1 + pa + i, 1, mkd_pattern(MKD_DIMM_SCEN2, i));
+    }
+    for (size_t i = 0; i < MKD_PAGE; i++) {
+        res->dimm_mismatch2 += ldn(WIN1 + pa + i, 1) !=
+                               mkd_pattern(MKD_DIMM_SCEN2, i);
+    }
+    res->dimm_stage = 3;
+}
+
 void guest_main(void)
 {
     uint64_t act = 0;
@@ -545,6 +629,7 @@ void guest_main(void)
     res->blk_bdf = pci_find(PCI_DEV_VIRTIO_BLK);
     res->net_bdf = pci_find(PCI_DEV_VIRTIO_NET);
     res->balloon_bdf = pci_find(PCI_DEV_VIRTIO_BALLOON);
+    dimm_tests();
     /* The balloon first: later I/O must not bring its pages back */
     if (res->balloon_bdf != MKD_NO_DEV) {
         balloon_tests();

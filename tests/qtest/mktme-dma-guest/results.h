@@ -118,6 +118,28 @@ static const MkdScenario mkd_scen[] = {
 #define MKD_NSCEN   (sizeof(mkd_scen) / sizeof(mkd_scen[0]))
 #define MKD_NSCEN_MAX 12
 
+/*
+ * DIMM unplug with live shadows (a variant with a pc-dimm at 4 GiB and
+ * no other device but the balloon).  The guest writes MKD_DIMM_PAGES
+ * pages at MKD_DIMM_OFF in the DIMM: the first ones through KeyID 1 and
+ * reads them back (shadows), the last through KeyID 0, and says so
+ * (dimm_stage 1).  Once the test has asked to unplug the DIMM
+ * (dimm_go 1), the guest ejects it through the ACPI memory hotplug
+ * registers, as OSPM's _EJ0 does, stores and loads through KeyID 1 and
+ * KeyID 0 where it was (dimm_stage 2).  The test then deletes the
+ * memory backend, plugs a new DIMM at the same address (dimm_go 2), and
+ * the guest reads the pages through KeyID 1 and KeyID 0 (dimm_view),
+ * writes the first one through KeyID 1 again and reads it back.
+ */
+#define MKD_DIMM_PA         0x100000000ULL
+#define MKD_DIMM_OFF        0x10000ULL
+#define MKD_DIMM_PAGES      3
+#define MKD_DIMM_KID1_PAGES 2
+#define MKD_DIMM_SCEN       20      /* mkd_pattern()'s scenario numbers */
+#define MKD_DIMM_SCEN2      21
+#define MKD_MHP_BASE        0xa00   /* ACPI memory hotplug registers */
+#define MKD_GONE_WORD       0x5eedf00dcafe1234ULL
+
 /* MkdResults.view[][v]: the pages read back after the I/O */
 enum {
     MKD_VIEW_K1,        /* through KeyID 1 (not for controls) */
@@ -156,8 +178,14 @@ typedef struct MkdResults {
     unsigned long long blk_capacity;            /* sectors */
     unsigned long long balloon_bdf, balloon_bar0, balloon_features;
     unsigned long long balloon_queue_size, balloon_status;
+    unsigned long long dimm_stage, dimm_go;     /* see MKD_DIMM_PA */
+    unsigned long long dimm_flags, dimm_flags_ejected;  /* slot 0 */
+    unsigned long long dimm_addr_lo, dimm_addr_hi;
+    unsigned long long dimm_mismatch, dimm_mismatch2, dimm_timeout;
+    unsigned long long dimm_gone_k1, dimm_gone_k0;
     MkdScenResult scen[MKD_NSCEN_MAX];
     unsigned char view[MKD_NSCEN_MAX][MKD_NVIEWS][MKD_MAX_PAGES * MKD_PAGE];
+    unsigned char dimm_view[2][MKD_DIMM_PAGES * MKD_PAGE];  /* K1, K0 */
 } MkdResults;
 
 #endif

@@ -54,6 +54,7 @@ typedef struct SmpCase {
     bool write_through;     /* shadow-write-back=off */
     bool migrate;           /* check on a migration destination */
     bool postcopy;          /* migrated mid-run, postcopy */
+    bool low_maps;          /* vm.max_map_count just above QEMU's maps */
 } SmpCase;
 
 typedef struct Run {
@@ -269,7 +270,7 @@ static void guest_start(Run *run)
                                 c->shadow ?: "",
                                 c->write_through ?
                                 ",shadow-write-back=off" : "",
-                                c->postcopy ? " -S" : "");
+                                c->postcopy || c->low_maps ? " -S" : "");
     run->qts = qtest_init(run->args);
     run->start = g_get_monotonic_time();
 }
@@ -765,6 +766,51 @@ static void postcopy_finish(Run *run, QTestState *src, char *sock)
     g_free(sock);
 }
 
+#define MAX_MAP_COUNT   "/proc/sys/vm/max_map_count"
+#define MAPS_SPARE      256     /* fewer than the guest's shadows */
+
+/* g_file_set_contents() renames a new file into place: not for /proc */
+static bool write_sysctl(const char *path, const char *v)
+{
+    int fd = open(path, O_WRONLY);
+    bool ok = fd >= 0 && write(fd, v, strlen(v)) == strlen(v);
+
+    if (fd >= 0) {
+        close(fd);
+    }
+    return ok;
+}
+
+static unsigned count_maps(pid_t pid)
+{
+    g_autofree char *path = g_strdup_printf("/proc/%d/maps", (int)pid);
+    g_autofree char *maps = NULL;
+    unsigned n = 0;
+
+    g_assert_true(g_file_get_contents(path, &maps, NULL, NULL));
+    for (const char *c = maps; *c; c++) {
+        n += *c == '\n';
+    }
+    return n;
+}
+
+/*
+ * The host's limit on mappings per process, set just above what QEMU
+ * has before the guest runs: shadows take no mappings of their own and
+ * split none of guest RAM's, so the guest runs as with the default.
+ */
+static void lower_map_count(Run *run)
+{
+    unsigned n = count_maps(qtest_pid(run->qts));
+    g_autofree char *v = g_strdup_printf("%u\n", n + MAPS_SPARE);
+
+    g_assert_true(write_sysctl(MAX_MAP_COUNT, v));
+    g_test_message("QEMU has %u mappings; vm.max_map_count := %u", n,
+                   n + MAPS_SPARE);
+    qtest_qmp_assert_success(run->qts, "{'execute': 'cont'}");
+    run->start = g_get_monotonic_time();
+}
+
 static void test_smp(const void *opaque)
 {
     Run run = { .c = opaque, .n = ((const SmpCase *)opaque)->cpus };
@@ -775,6 +821,8 @@ static void test_smp(const void *opaque)
     guest_start(&run);
     if (run.c->postcopy) {
         src = postcopy_start(&run, &sock);
+    } else if (run.c->low_maps) {
+        lower_map_count(&run);
     }
     guest_wait(&run);
     if (src) {
@@ -801,6 +849,28 @@ static void test_smp(const void *opaque)
     g_assert_cmpint(run.failures, ==, 0);
 }
 
+/*
+ * The low vm.max_map_count case runs in a subprocess; this process puts
+ * the host's limit back however that ends.
+ */
+static void test_smp_low_maps(const void *opaque)
+{
+    g_autofree char *saved = NULL;
+
+    if (g_test_subprocess()) {
+        test_smp(opaque);
+        return;
+    }
+    if (access(MAX_MAP_COUNT, W_OK) ||
+        !g_file_get_contents(MAX_MAP_COUNT, &saved, NULL, NULL)) {
+        g_test_skip("cannot set " MAX_MAP_COUNT " (not root?)");
+        return;
+    }
+    g_test_trap_subprocess(NULL, 0, G_TEST_SUBPROCESS_INHERIT_STDERR);
+    g_assert_true(write_sysctl(MAX_MAP_COUNT, saved));
+    g_test_trap_assert_passed();
+}
+
 int main(int argc, char **argv)
 {
     static const SmpCase cases[] = {
@@ -816,6 +886,7 @@ int main(int argc, char **argv)
         { 4, "64K", false, false, true },
         { 2, NULL, false, false, true, true },
         { 4, "64K", false, false, true, true },
+        { 4, NULL, false, false, false, false, true },
     };
 
     g_test_init(&argc, &argv, NULL);
@@ -830,9 +901,11 @@ int main(int argc, char **argv)
             !c->shadow ? "" : !strcmp(c->shadow, "0") ? "-no-fast-path" :
             "-small-pool", c->memfd ? "-memfd" : "",
             c->write_through ? "-write-through" : "",
-            c->postcopy ? "-postcopy" : c->migrate ? "-migrated" : "");
+            c->postcopy ? "-postcopy" : c->migrate ? "-migrated" :
+            c->low_maps ? "-low-max-map-count" : "");
 
-        qtest_add_data_func(name, c, test_smp);
+        qtest_add_data_func(name, c, c->low_maps ? test_smp_low_maps :
+                            test_smp);
     }
     return g_test_run();
 }

@@ -9,6 +9,7 @@
  */
 
 #include "qemu/osdep.h"
+#include <sys/mount.h>
 #include "qobject/qdict.h"
 #include "qobject/qjson.h"
 #include "libqtest.h"
@@ -811,8 +812,83 @@ static void test_absent(void)
     guest_finish(&g);
 }
 
+/*
+ * hugetlbfs: 2 MiB pages the host reserves and a hugetlbfs mount, made
+ * by this (parent) process as root and undone however the case ends;
+ * the case itself runs in a subprocess, which finds the mount in
+ * $MKTME_HUGETLBFS.
+ */
+#define NR_HUGEPAGES    "/proc/sys/vm/nr_hugepages"
+#define HUGE_PAGES      160     /* 256 MiB of guest RAM, and spare */
+
+static bool write_proc(const char *path, const char *v)
+{
+    int fd = open(path, O_WRONLY);
+    bool ok = fd >= 0 && write(fd, v, strlen(v)) == strlen(v);
+
+    if (fd >= 0) {
+        close(fd);
+    }
+    return ok;
+}
+
+static uint64_t meminfo(const char *field)
+{
+    g_autofree char *mi = NULL;
+    const char *at;
+
+    g_assert_true(g_file_get_contents("/proc/meminfo", &mi, NULL, NULL));
+    at = strstr(mi, field);
+    return at ? g_ascii_strtoull(at + strlen(field), NULL, 10) : 0;
+}
+
+static void test_guest_hugetlbfs(const void *opaque)
+{
+    g_autofree char *saved = NULL, *want = NULL, *dir = NULL;
+    uint64_t total = meminfo("HugePages_Total:");
+    uint64_t free_pages = meminfo("HugePages_Free:");
+
+    if (g_test_subprocess()) {
+        test_guest(opaque);
+        return;
+    }
+    if (meminfo("Hugepagesize:") != 2048 || access(NR_HUGEPAGES, W_OK) ||
+        !g_file_get_contents(NR_HUGEPAGES, &saved, NULL, NULL)) {
+        g_test_skip("cannot reserve 2 MiB huge pages (not root?)");
+        return;
+    }
+    want = g_strdup_printf("%" PRIu64 "\n",
+                           total + MAX(HUGE_PAGES, free_pages) - free_pages);
+    dir = g_dir_make_tmp("mktme-hugetlbfs-XXXXXX", NULL);
+    g_assert_nonnull(dir);
+    if (!write_proc(NR_HUGEPAGES, want) ||
+        meminfo("HugePages_Free:") < HUGE_PAGES ||
+        mount("none", dir, "hugetlbfs", 0, "pagesize=2M")) {
+        write_proc(NR_HUGEPAGES, saved);
+        rmdir(dir);
+        g_test_skip("the host gave no 2 MiB huge pages or hugetlbfs mount");
+        return;
+    }
+    g_setenv("MKTME_HUGETLBFS", dir, true);
+    g_test_trap_subprocess(NULL, 0, G_TEST_SUBPROCESS_INHERIT_STDERR);
+    g_assert_cmpint(umount(dir), ==, 0);
+    rmdir(dir);
+    g_assert_true(write_proc(NR_HUGEPAGES, saved));
+    g_test_trap_assert_passed();
+}
+
 int main(int argc, char **argv)
 {
+    const char *huge = g_getenv("MKTME_HUGETLBFS") ?: "/nonexistent";
+    g_autofree char *huge_private = g_strdup_printf(
+        "-machine memory-backend=m0 "
+        "-object memory-backend-file,id=m0,size=256M,share=off,"
+        "mem-path=%s", huge);
+    g_autofree char *huge_shared = g_strdup_printf(
+        "-machine memory-backend=m0 "
+        "-object memory-backend-file,id=m0,size=256M,share=on,"
+        "mem-path=%s", huge);
+
     g_test_init(&argc, &argv, NULL);
     if (!qtest_has_accel("tcg")) {
         g_test_skip("TCG is not available");
@@ -856,6 +932,13 @@ int main(int argc, char **argv)
     static const GuestCase smp4 = { false, NULL, NULL, "-smp 4",
                                     .wb = WB_USED };
     static const GuestCase smp4_tiny = { true, "16K", NULL, "-smp 4" };
+    /* hugetlbfs, private and shared (2 MiB host pages) */
+    const GuestCase hugetlbfs_private = {
+        false, NULL, NULL, huge_private, .wb = WB_USED,
+    };
+    const GuestCase hugetlbfs_shared = {
+        false, NULL, NULL, huge_shared, .wb = WB_NONE,
+    };
 
     qtest_add_data_func("/mktme-pconfig/tcg/activated", &activated,
                         test_guest);
@@ -878,6 +961,10 @@ int main(int argc, char **argv)
     qtest_add_data_func("/mktme-pconfig/tcg/smp4", &smp4, test_guest);
     qtest_add_data_func("/mktme-pconfig/tcg/smp4-self-tiny-pool", &smp4_tiny,
                         test_guest);
+    qtest_add_data_func("/mktme-pconfig/tcg/hugetlbfs-private",
+                        &hugetlbfs_private, test_guest_hugetlbfs);
+    qtest_add_data_func("/mktme-pconfig/tcg/hugetlbfs-shared",
+                        &hugetlbfs_shared, test_guest_hugetlbfs);
     qtest_add_func("/mktme-pconfig/tcg/absent", test_absent);
     qtest_add_func("/mktme-pconfig/tcg/key-hygiene", test_key_hygiene);
     return g_test_run();

@@ -599,6 +599,87 @@ typedef struct GuestCase {
 /* Write-back slots must have taken stores (WB_USED) or none (WB_NONE) */
 enum { WB_ANY, WB_USED, WB_NONE };
 
+/*
+ * MOVDIR64B writes the whole line: R := D_0(E_k(P)), whatever the line
+ * held (no read of it); MOVDIRI stores into the line as any store does.
+ * Faults come before any byte is written.
+ */
+static void check_movdir(Guest *g)
+{
+    MkgResults *r = &g->r;
+    static const struct {
+        uint64_t vector, cr2, err;
+    } f[MKG_NMVF] = {
+        [MKG_MVF_MISALIGNED] = { GP, 0, 0 },
+        [MKG_MVF_DEST_UNMAPPED] = { PF, 0x7f0000000000ULL, 2 },
+        [MKG_MVF_SRC_UNMAPPED] = { PF, 0x7f0000000005ULL, 0 },
+        [MKG_MVF_SRC_CROSS] = { PF, MKG_MVF_SRC_CROSS_AT, 0 },
+        [MKG_MVF_DEST_RO] = { PF, (22ULL << 39) + MKG_PA_MVF +
+                              MKG_MVF_DEST_RO * 0x100, 3 },
+        [MKG_MVF_REG] = { UD },
+        [MKG_MVF_LOCK] = { UD },
+        [MKG_MVF_DIRI_REG] = { UD },
+    };
+    uint8_t fill[64];
+
+    check_u64(g, "CPUID.7.0:ECX[27] (MOVDIRI)", r->cpuid7_ecx >> 27 & 1, 1);
+    check_u64(g, "CPUID.7.0:ECX[28] (MOVDIR64B)", r->cpuid7_ecx >> 28 & 1,
+              1);
+    for (unsigned i = 0; i < MKG_NMV; i++) {
+        const MkgMv *m = &mkg_mv[i];
+        uint64_t pa = mkg_mv_dest(i);
+        Key k = m->keyid == 1 ? key_of(&mkg_key1) :
+                m->keyid == 2 ? key_of(&mkg_key2) : key0();
+        g_autofree char *s = g_strdup_printf("MOVDIR case %u (KeyID %u)", i,
+                                             m->keyid);
+        g_autofree char *sk = g_strdup_printf("%s: the line through its "
+                                              "KeyID = P", s);
+        g_autofree char *s0 = g_strdup_printf("%s: the line through KeyID "
+                                              "0 = R", s);
+        g_autofree char *sr = g_strdup_printf("%s: RAM = R", s);
+        uint8_t p[64], ram[64];
+
+        check_u64(g, s, r->mv_vector[i], MKG_NO_FAULT);
+        pattern(p, MKG_MV_PATTERN + i, 64);
+        if (i == MKG_MV_DIRI32) {
+            stl_le_p(p + MKG_MV_DIRI_OFF, MKG_MV_VAL32);
+        } else if (i == MKG_MV_DIRI64) {
+            stq_le_p(p + MKG_MV_DIRI_OFF, MKG_MV_VAL64);
+        }
+        switch (m->keyid) {
+        case 1:
+        case 2:
+            r_of_write(g, &k, pa, ram, p, 64);
+            break;
+        case 3:
+            dec(g, &k, pa, ram, p, 64);     /* no-encrypt: D_0(P) */
+            break;
+        default:
+            memcpy(ram, p, 64);     /* KeyID 0, and cleared KeyIDs */
+            break;
+        }
+        check_mem(g, sk, r->mv_readk[i], p, 64);
+        check_mem(g, s0, r->mv_read0[i], ram, 64);
+        check_ram(g, sr, pa, ram, 64);
+    }
+    memset(fill, MKG_MV_FILL, 64);
+    for (unsigned i = 0; i < MKG_NMVF; i++) {
+        g_autofree char *s = g_strdup_printf("MOVDIR fault case %u", i);
+        g_autofree char *sl = g_strdup_printf("MOVDIR fault case %u: the "
+                                              "line is as it was", i);
+
+        check_op(g, s, &r->mvf[i], f[i].vector);
+        if (f[i].vector == PF) {
+            check_u64(g, s, r->mvf[i].value, f[i].cr2);
+        }
+        if (f[i].vector != UD) {
+            check_u64(g, s, r->mvf[i].aux, f[i].err);
+        }
+        check_mem(g, sl, r->mvf_line[i], fill, 64);
+        check_ram(g, sl, MKG_PA_MVF + i * 0x100, fill, 64);
+    }
+}
+
 static void check_fast_path(Guest *g, const GuestCase *c)
 {
     QDict *rsp = qtest_qmp(g->qts, "{'execute': 'query-mktme'}");
@@ -683,6 +764,7 @@ static void test_guest(const void *opaque)
         check_pconfig_flags(&g);
         check_aliasing(&g);
         check_fetch(&g);
+        check_movdir(&g);
         check_fast_path(&g, c);
         check_dump(&g);
     }
@@ -809,6 +891,27 @@ static void test_absent(void)
                  i == MKG_WR_ACT || i == MKG_WR_CAP ? GP : MKG_NOT_RUN);
     }
     check_op(&g, "PCONFIG case 2", &r->pc[MKG_PC_K1], MKG_NOT_RUN);
+    /* -cpu max offers MOVDIRI and MOVDIR64B under TCG */
+    check_u64(&g, "CPUID.7.0:ECX[28:27] (MOVDIR64B, MOVDIRI)",
+              r->cpuid7_ecx >> 27 & 3, 3);
+    guest_finish(&g);
+}
+
+/* A CPU without MOVDIRI and MOVDIR64B: both #UD */
+static void test_no_movdir(void)
+{
+    Guest g = { 0 };
+    MkgResults *r = &g.r;
+
+    guest_run(&g, "-cpu max,vendor=GenuineIntel,phys-bits=46,-movdiri,"
+              "-movdir64b");
+    check_u64(&g, "path", r->path, MKG_PATH_NO_TME);
+    check_u64(&g, "CPUID.7.0:ECX[28:27] (MOVDIR64B, MOVDIRI)",
+              r->cpuid7_ecx >> 27 & 3, 0);
+    check_op(&g, "MOVDIR64B", &r->mv_noenum[0], UD);
+    check_op(&g, "MOVDIRI", &r->mv_noenum[1], UD);
+    check_ram(&g, "MOVDIR64B, MOVDIRI: the line as it was", MKG_PA_MVF,
+              (const uint8_t[8]) { 0 }, 8);
     guest_finish(&g);
 }
 
@@ -966,6 +1069,7 @@ int main(int argc, char **argv)
     qtest_add_data_func("/mktme-pconfig/tcg/hugetlbfs-shared",
                         &hugetlbfs_shared, test_guest_hugetlbfs);
     qtest_add_func("/mktme-pconfig/tcg/absent", test_absent);
+    qtest_add_func("/mktme-pconfig/tcg/no-movdir", test_no_movdir);
     qtest_add_func("/mktme-pconfig/tcg/key-hygiene", test_key_hygiene);
     return g_test_run();
 }

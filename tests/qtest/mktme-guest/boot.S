@@ -449,6 +449,38 @@ g_pconfig_compat:
         mov     $0xff, %eax             /* MKG_NO_FAULT */
         ret
 
+/*
+ * uint64_t g_compat_call(uint32_t fn, uint16_t es): call @fn, 32-bit
+ * code below 4 GiB ending with ret, in compatibility mode (code segment
+ * SEL_CODE32) with ES = @es.  Returns MKG_NO_FAULT; a fault there is
+ * fatal (the fix-up runs 64-bit code).
+ */
+        .globl g_compat_call
+g_compat_call:
+        push    %rbx
+        push    %rbp
+        mov     %rsp, compat_rsp(%rip)
+        mov     %edi, %ebx
+        mov     %esi, %ebp
+        pushq   $SEL_CODE32
+        lea     1f(%rip), %rcx
+        push    %rcx
+        lretq
+        .code32
+1:      mov     %bp, %es
+        call    *%ebx
+        mov     $SEL_DATA, %dx
+        mov     %dx, %es
+        pushl   $SEL_CODE64
+        pushl   $2f
+        lret
+        .code64
+2:      mov     compat_rsp(%rip), %rsp
+        pop     %rbp
+        pop     %rbx
+        mov     $0xff, %eax             /* MKG_NO_FAULT */
+        ret
+
 /* void g_load_ds(uint16_t sel) */
         .globl g_load_ds
 g_load_ds:

@@ -33,6 +33,7 @@ void g_load_ds(uint16_t sel);
 uint64_t g_pconfig_compat(uint64_t eax, uint64_t ebx, uint16_t ds,
                           uint64_t out[2]);
 uint64_t g_user_pconfig(uint64_t rbx);
+uint64_t g_compat_call(uint32_t fn, uint16_t es);
 
 /* Called by boot.S */
 void guest_main(void);

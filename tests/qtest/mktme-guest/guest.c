@@ -10,6 +10,7 @@
 
 #include <stdint.h>
 #include <stddef.h>
+#include <stdbool.h>
 #include "results.h"
 #include "boot.h"
 #include "guest-lib.h"
@@ -510,6 +511,181 @@ static void exec_tests(void)
     res->pt_f_after = ld64(kva(3, MKG_PA_PT_F + 0x100 * 8));
 }
 
+/* MOVDIR64B (rAX), [rCX] and MOVDIRI [rCX], rAX; LOCK; register forms */
+static const uint8_t op_movdir64b[] = { 0x66, 0x0f, 0x38, 0xf8, 0x01 };
+static const uint8_t op_movdir64b_a32[] = { 0x67, 0x66, 0x0f, 0x38, 0xf8,
+                                            0x01 };
+static const uint8_t op_movdir64b_lock[] = { 0xf0, 0x66, 0x0f, 0x38, 0xf8,
+                                             0x01 };
+static const uint8_t op_movdir64b_reg[] = { 0x66, 0x0f, 0x38, 0xf8, 0xc1 };
+static const uint8_t op_movdiri32[] = { 0x0f, 0x38, 0xf9, 0x01 };
+static const uint8_t op_movdiri64[] = { 0x48, 0x0f, 0x38, 0xf9, 0x01 };
+static const uint8_t op_movdiri_reg[] = { 0x0f, 0x38, 0xf9, 0xc1 };
+
+#define CR0_WP      (1ULL << 16)
+#define PML4_RO     22          /* a read-only view of 0..1 GiB */
+#define PA_PDPT_RO  0x690000ULL
+#define VA_RO(pa)   (((uint64_t)PML4_RO << 39) + (pa))
+
+static uint8_t *put(uint8_t *c, const void *b, size_t n)
+{
+    memcpy(c, b, n);
+    return c + n;
+}
+
+static uint8_t *mov_imm(uint8_t *c, unsigned reg, uint64_t v, bool wide)
+{
+    if (wide) {
+        *c++ = 0x48;
+    }
+    *c++ = 0xb8 + reg;
+    return put(c, &v, wide ? 8 : 4);
+}
+
+/* Code slot @slot: RAX = @rax, RCX = @rcx, @op, ret; then call it */
+static uint64_t mv_run(unsigned slot, uint64_t rax, uint64_t rcx,
+                       const uint8_t *op, size_t n)
+{
+    uint8_t *c = (uint8_t *)(MKG_PA_MVCODE + slot * 64), *p = c;
+    uint64_t ret;
+
+    p = mov_imm(p, 0, rax, true);
+    p = mov_imm(p, 1, rcx, true);
+    p = put(p, op, n);
+    *p = 0xc3;
+    return g_call((uint64_t)c, &ret);
+}
+
+/* The same in compatibility mode (32-bit code), ES = @es */
+static uint64_t mv_run32(unsigned slot, uint16_t es, uint32_t eax,
+                         uint32_t ebx, uint32_t ecx, uint32_t edi,
+                         const uint8_t *op, size_t n)
+{
+    uint8_t *c = (uint8_t *)(MKG_PA_MVCODE + slot * 64), *p = c;
+
+    p = mov_imm(p, 0, eax, false);
+    p = mov_imm(p, 3, ebx, false);
+    p = mov_imm(p, 1, ecx, false);
+    p = mov_imm(p, 7, edi, false);
+    p = put(p, op, n);
+    *p = 0xc3;
+    return g_compat_call((uint32_t)(uint64_t)c, es);
+}
+
+static void mv_fault(unsigned f, uint64_t rax, uint64_t rcx,
+                     const uint8_t *op, size_t n)
+{
+    MkgOp *o = &res->mvf[f];
+
+    o->vector = mv_run(MKG_NMV + f, rax, rcx, op, n);
+    o->aux = o->vector == MKG_NO_FAULT ? 0 : fault_err;
+    o->value = o->vector == 14 ? read_cr2() : 0;
+    puts_dbg("  fault case ");
+    putdec(f);
+    puts_dbg(": vector ");
+    puthex(o->vector);
+    puts_dbg("\n");
+}
+
+static void mv_tests(void)
+{
+    uint64_t *pdpt = (uint64_t *)PA_PDPT_RO, *pd = pdpt + 512;
+    uint64_t src = MKG_PA_MVSRC + 0x800, cr0;
+    uint8_t fillb[64];
+
+    stage("MOVDIR64B and MOVDIRI through KeyIDs");
+    memset(fillb, MKG_MV_FILL, 64);
+    for (unsigned i = 0; i < MKG_NMV; i++) {
+        const MkgMv *m = &mkg_mv[i];
+        uint64_t dest = mkg_mv_dest(i), from = mkg_mv_src(i);
+        unsigned long long *v = &res->mv_vector[i];
+
+        if (m->prekid == 0xff) {
+            wr(0, dest, fillb, 64);
+        } else {
+            fill(MKG_MV_PATTERN + (m->prekid == m->keyid ? 0 : 20) + i, 64);
+            wr(m->prekid, dest, buf, 64);
+        }
+        for (unsigned j = 0; j < 64; j++) {
+            poke(m->srckid, from + j, 1, mkg_pattern(MKG_MV_PATTERN + i, j));
+        }
+        switch (i) {
+        case MKG_MV_A32:
+            *v = mv_run(i, 0xdead000000000000ULL | dest,
+                        0xbeef000000000000ULL | from, op_movdir64b_a32,
+                        sizeof(op_movdir64b_a32));
+            break;
+        case MKG_MV_COMPAT32:
+            *v = mv_run32(i, MKG_DS_SEL, dest - MKG_DS_BASE, 0, from, 0,
+                          op_movdir64b, sizeof(op_movdir64b));
+            break;
+        case MKG_MV_COMPAT16:
+            /* ES:AX and DS:[BX+DI]: the registers' high halves unused */
+            *v = mv_run32(i, 0x10, 0xabcd0000 | dest,
+                          0xffff0000 | (from & ~0xfULL), 0, from & 0xf,
+                          op_movdir64b_a32, sizeof(op_movdir64b_a32));
+            break;
+        case MKG_MV_DIRI32:
+            *v = mv_run(i, MKG_MV_VAL32, kva(1, dest + MKG_MV_DIRI_OFF),
+                        op_movdiri32, sizeof(op_movdiri32));
+            break;
+        case MKG_MV_DIRI64:
+            *v = mv_run(i, MKG_MV_VAL64, kva(2, dest + MKG_MV_DIRI_OFF),
+                        op_movdiri64, sizeof(op_movdiri64));
+            break;
+        default:
+            *v = mv_run(i, kva(m->keyid, dest), kva(m->srckid, from),
+                        op_movdir64b, sizeof(op_movdir64b));
+            break;
+        }
+        rd(m->keyid, dest, res->mv_readk[i], 64);
+        rd(0, dest, res->mv_read0[i], 64);
+    }
+
+    stage("MOVDIR64B and MOVDIRI: faults leave memory as it was");
+    memset(pdpt, 0, 8192);
+    pdpt[0] = (uint64_t)pd | PG_PRW;
+    for (uint64_t i = 0; i < 512; i++) {
+        pd[i] = (i << 21) | PG_PS | PG_P | PG_U;
+    }
+    boot_pml4[PML4_RO] = (uint64_t)pdpt | PG_PRW;
+    write_cr3((uint64_t)boot_pml4);
+    for (unsigned j = 0; j < 64; j++) {
+        poke(0, src + j, 1, mkg_pattern(MKG_MV_PATTERN + MKG_NMV, j));
+    }
+    for (unsigned f = 0; f < MKG_NMVF; f++) {
+        wr(0, MKG_PA_MVF + f * 0x100, fillb, 64);
+    }
+    mv_fault(MKG_MVF_MISALIGNED, kva(1, MKG_PA_MVF + 8), src, op_movdir64b,
+             sizeof(op_movdir64b));
+    mv_fault(MKG_MVF_DEST_UNMAPPED, VA_UNMAPPED, src, op_movdir64b,
+             sizeof(op_movdir64b));
+    mv_fault(MKG_MVF_SRC_UNMAPPED,
+             kva(1, MKG_PA_MVF + MKG_MVF_SRC_UNMAPPED * 0x100),
+             VA_UNMAPPED + 5, op_movdir64b, sizeof(op_movdir64b));
+    mv_fault(MKG_MVF_SRC_CROSS,
+             kva(1, MKG_PA_MVF + MKG_MVF_SRC_CROSS * 0x100),
+             MKG_MVF_SRC_CROSS_AT - 24, op_movdir64b, sizeof(op_movdir64b));
+    /* CR0.WP: ring 0 too must respect the read-only mapping */
+    asm volatile("mov %%cr0, %0" : "=r"(cr0));
+    asm volatile("mov %0, %%cr0" : : "r"(cr0 | CR0_WP) : "memory");
+    mv_fault(MKG_MVF_DEST_RO, VA_RO(MKG_PA_MVF + MKG_MVF_DEST_RO * 0x100),
+             src, op_movdir64b, sizeof(op_movdir64b));
+    asm volatile("mov %0, %%cr0" : : "r"(cr0) : "memory");
+    mv_fault(MKG_MVF_REG, kva(1, MKG_PA_MVF + MKG_MVF_REG * 0x100), src,
+             op_movdir64b_reg, sizeof(op_movdir64b_reg));
+    mv_fault(MKG_MVF_LOCK, kva(1, MKG_PA_MVF + MKG_MVF_LOCK * 0x100), src,
+             op_movdir64b_lock, sizeof(op_movdir64b_lock));
+    mv_fault(MKG_MVF_DIRI_REG, MKG_MV_VAL32,
+             kva(1, MKG_PA_MVF + MKG_MVF_DIRI_REG * 0x100), op_movdiri_reg,
+             sizeof(op_movdiri_reg));
+    boot_pml4[PML4_RO] = 0;
+    write_cr3((uint64_t)boot_pml4);
+    for (unsigned f = 0; f < MKG_NMVF; f++) {
+        rd(0, MKG_PA_MVF + f * 0x100, res->mvf_line[f], 64);
+    }
+}
+
 void guest_main(void)
 {
     MkgOp *ops = (MkgOp *)&res->msr;
@@ -546,6 +722,14 @@ void guest_main(void)
         wrmsr_op(MKG_WR_ACT, MSR_TME_ACTIVATE, MKG_ACTIVATE);
         wrmsr_op(MKG_WR_CAP, MSR_TME_CAPABILITY, 0);
         read_msrs(res->msr_after);
+        if (!(res->cpuid7_ecx & (3u << 27))) {
+            stage("no MOVDIRI, MOVDIR64B: they must #UD");
+            res->mv_noenum[0].vector = mv_run(0, MKG_PA_MVF, MKG_PA_MVSRC,
+                                              op_movdir64b,
+                                              sizeof(op_movdir64b));
+            res->mv_noenum[1].vector = mv_run(1, 0, MKG_PA_MVF, op_movdiri32,
+                                              sizeof(op_movdiri32));
+        }
         finish(MKG_DONE_OK);
     }
 
@@ -580,6 +764,9 @@ void guest_main(void)
     pconfig_ds_base();
     alias_tests();
     exec_tests();
+    if ((res->cpuid7_ecx & (3u << 27)) == 3u << 27) {
+        mv_tests();
+    }
 
     stage("PCONFIG: re-key KeyID 1 with AES-XTS-256");
     pc_key(MKG_PC_K1_REKEY, 1, CMD_DIRECT | ALG256, &mkg_key1b);

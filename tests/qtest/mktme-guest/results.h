@@ -107,6 +107,87 @@ enum {
 #define MKG_FP_BUSY_KEYID   13          /* PCONFIG returns DEVICE_BUSY */
 #define MKG_FP_NOENT_KEYID  14          /* random key: ENTROPY_ERROR */
 
+/*
+ * MOVDIR64B and MOVDIRI (mv_tests() in guest.c).  Case i writes the
+ * line at mkg_mv_dest(i) through KeyID .keyid: MOVDIR64B copies the 64
+ * bytes P = mkg_pattern(MKG_MV_PATTERN + i) that the guest wrote at
+ * mkg_mv_src(i) (unaligned) through KeyID .srckid; MOVDIRI stores
+ * MKG_MV_VAL32/64 at offset MKG_MV_DIRI_OFF of a line the guest wrote
+ * with P through the same KeyID.  The destination line holds
+ * MKG_MV_FILL (written through KeyID 0) before, or .prekid's P'.
+ */
+#define MKG_PA_MV       0x720000ULL
+#define MKG_PA_MVSRC    0x730000ULL
+#define MKG_PA_MVCODE   0x740000ULL     /* code stubs */
+#define MKG_PA_MVF      0x750000ULL     /* fault cases' lines, 256 apart */
+#define MKG_MV_PA16     0x9000ULL       /* 16-bit address size: below 64K */
+#define MKG_MV_SRC16    0xa003ULL
+#define MKG_MV_PATTERN  40
+#define MKG_MV_FILL     0x77
+#define MKG_MV_DIRI_OFF 16
+#define MKG_MV_VAL32    0x11223344ULL
+#define MKG_MV_VAL64    0x8877665544332211ULL
+
+enum {
+    MKG_MV_K0, MKG_MV_K1, MKG_MV_K2, MKG_MV_K3, MKG_MV_K5, MKG_MV_K9,
+    MKG_MV_CROSS,       /* the source across a 4 KiB page boundary */
+    MKG_MV_SRC_K2,      /* the source read through KeyID 2 */
+    MKG_MV_OVER_K2,     /* over a line written through KeyID 2 */
+    MKG_MV_A32,         /* 67: 32-bit addresses, high register bits set */
+    MKG_MV_COMPAT32,    /* compatibility mode, ES base MKG_DS_BASE */
+    MKG_MV_COMPAT16,    /* compatibility mode, 67: 16-bit addresses */
+    MKG_MV_DIRI32,      /* MOVDIRI m32 */
+    MKG_MV_DIRI64,      /* MOVDIRI m64 (REX.W) */
+    MKG_NMV
+};
+
+typedef struct MkgMv {
+    unsigned char keyid, srckid, prekid;    /* prekid 0xff: MKG_MV_FILL */
+} MkgMv;
+
+static const MkgMv mkg_mv[MKG_NMV] = {
+    [MKG_MV_K0] = { 0, 0, 0xff },
+    [MKG_MV_K1] = { 1, 0, 0xff },
+    [MKG_MV_K2] = { 2, 0, 0xff },       /* AES-XTS-256 */
+    [MKG_MV_K3] = { 3, 0, 0xff },       /* no-encrypt */
+    [MKG_MV_K5] = { 5, 0, 0xff },       /* cleared */
+    [MKG_MV_K9] = { 9, 0, 0xff },       /* cleared, AES-XTS-256 */
+    [MKG_MV_CROSS] = { 1, 0, 0xff },
+    [MKG_MV_SRC_K2] = { 1, 2, 0xff },
+    [MKG_MV_OVER_K2] = { 1, 0, 2 },
+    [MKG_MV_A32] = { 0, 0, 0xff },
+    [MKG_MV_COMPAT32] = { 0, 0, 0xff },
+    [MKG_MV_COMPAT16] = { 0, 0, 0xff },
+    [MKG_MV_DIRI32] = { 1, 0, 1 },
+    [MKG_MV_DIRI64] = { 2, 0, 2 },
+};
+
+static inline unsigned long long mkg_mv_dest(unsigned i)
+{
+    return i == MKG_MV_COMPAT16 ? MKG_MV_PA16 : MKG_PA_MV + i * 0x1000 + 64;
+}
+
+static inline unsigned long long mkg_mv_src(unsigned i)
+{
+    return i == MKG_MV_COMPAT16 ? MKG_MV_SRC16 :
+           i == MKG_MV_CROSS ? MKG_PA_MVSRC + 0x1000 - 24 :
+           MKG_PA_MVSRC + i * 0x100 + 3;
+}
+
+/* Faulting MOVDIR64B/MOVDIRI, MkgResults.mvf[] and mvf_line[] */
+enum {
+    MKG_MVF_MISALIGNED,     /* destination + 8: #GP(0) */
+    MKG_MVF_DEST_UNMAPPED,  /* #PF, error code W */
+    MKG_MVF_SRC_UNMAPPED,   /* #PF, error code 0 */
+    MKG_MVF_SRC_CROSS,      /* the source's second page unmapped: #PF */
+    MKG_MVF_DEST_RO,        /* a read-only mapping: #PF, error code P|W */
+    MKG_MVF_REG,            /* a register source: #UD */
+    MKG_MVF_LOCK,           /* F0: #UD */
+    MKG_MVF_DIRI_REG,       /* MOVDIRI to a register: #UD */
+    MKG_NMVF
+};
+#define MKG_MVF_SRC_CROSS_AT 0x40000000ULL  /* the end of the identity map */
+
 /* One g_pconfig_flags() run */
 typedef struct MkgFlags {
     unsigned long long vector;  /* MKG_NO_FAULT or a vector */
@@ -222,6 +303,13 @@ typedef struct MkgResults {
     MkgOp pc_ds;
     /* ... in compatibility mode: DS.base + EBX */
     MkgOp pc_ds32;
+    /* MOVDIR64B/MOVDIRI: vector; the line through its KeyID, KeyID 0 */
+    unsigned long long mv_vector[MKG_NMV];
+    unsigned char mv_readk[MKG_NMV][64], mv_read0[MKG_NMV][64];
+    MkgOp mvf[MKG_NMVF];    /* value = CR2, aux = error code */
+    unsigned char mvf_line[MKG_NMVF][64];   /* after, through KeyID 0 */
+    /* Without CPUID.7.0:ECX[27], [28] (and TME): MOVDIR64B, MOVDIRI */
+    MkgOp mv_noenum[2];
 } MkgResults;
 
 #endif

@@ -229,6 +229,42 @@ out:
     return r;
 }
 
+bool mktme_mc_write_line(MktmeGuest *mg, hwaddr addr, const uint64_t *line)
+{
+    MktmePlatform *p = mg->platform;
+    uint16_t keyid = mktme_pa_keyid(p, addr);
+    hwaddr pa = mktme_pa_strip(p, addr) & ~(hwaddr)(MKTME_LINE_SIZE - 1);
+    MktmeXform x = mktme_keyid_xform(p, keyid, pa);
+    uint8_t buf[MKTME_LINE_SIZE];
+    QemuRecMutex *stripe;
+    MktmeXform x0;
+    bool ram;
+
+    if (keyid == 0) {
+        return false;
+    }
+    if (x == MKTME_XFORM_INVALID) {
+        return true;            /* dropped, as mktme_mc_access() drops it */
+    }
+    x0 = mktme_mc_xform0(mg, pa, &ram);
+    if (!ram) {
+        return false;
+    }
+    for (int i = 0; i < MKTME_LINE_SIZE / 8; i++) {
+        stq_le_p(buf + 8 * i, line[i]);
+    }
+    stripe = mktme_shadow_lock_page(mg->mc->shadow, pa);
+    mktme_mc_view(mg, keyid, x, pa, buf, true);        /* P -> DRAM */
+    mktme_mc_view(mg, 0, x0, pa, buf, false);          /* DRAM -> R */
+    address_space_write(&address_space_memory, pa, MEMTXATTRS_UNSPECIFIED,
+                        buf, sizeof(buf));
+    if (stripe) {
+        qemu_rec_mutex_unlock(stripe);
+    }
+    mktme_wipe(buf, sizeof(buf));
+    return true;
+}
+
 static MemTxResult mktme_mc_read(void *opaque, hwaddr addr, uint64_t *data,
                                  unsigned size, MemTxAttrs attrs)
 {

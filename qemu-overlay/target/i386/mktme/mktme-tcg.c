@@ -87,6 +87,26 @@ bool mktme_tcg_wrmsr(CPUX86State *env, uint32_t msr, uint64_t val,
  * the DS base is not added; outside it, 32-bit address size, and linear
  * addresses wrap at 4 GiB.
  */
+bool mktme_tcg_write_line(CPUX86State *env, target_ulong dest,
+                          const uint64_t *line, uintptr_t ra)
+{
+    MktmeGuest *mg = mktme_tcg_platform(env) ? mktme_guest_get() : NULL;
+    CPUTLBEntryFull *full = NULL;
+    void *host;
+
+    if (!mg || !mg->mc) {
+        return false;
+    }
+    /* The entry the caller's probe installed: no fault, no fill */
+    if (probe_access_full(env, dest, 0, MMU_DATA_STORE,
+                          cpu_mmu_index(env_cpu(env), false), true, &host,
+                          &full, ra) & TLB_INVALID_MASK || !full) {
+        return false;
+    }
+    return mktme_mc_write_line(mg, full->phys_addr |
+                               (dest & ~TARGET_PAGE_MASK), line);
+}
+
 static target_ulong pconfig_la(CPUX86State *env, target_ulong rbx,
                                unsigned i)
 {

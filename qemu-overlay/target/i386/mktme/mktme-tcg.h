@@ -19,4 +19,12 @@ bool mktme_tcg_rdmsr(CPUX86State *env, uint32_t msr, uint64_t *val,
 bool mktme_tcg_wrmsr(CPUX86State *env, uint32_t msr, uint64_t val,
                      uintptr_t ra);
 
+/*
+ * MOVDIR64B's 64-byte @line to @dest (linear, aligned, probed for a
+ * store), when the TLB maps it to no host RAM: true if the memory
+ * controller took the line whole (through a KeyID other than 0).
+ */
+bool mktme_tcg_write_line(CPUX86State *env, target_ulong dest,
+                          const uint64_t *line, uintptr_t ra);
+
 #endif

@@ -163,6 +163,12 @@ void mktme_mc_update(MktmeGuest *mg);
 void mktme_mc_lock(MktmeGuest *mg);
 void mktme_mc_unlock(MktmeGuest *mg);
 /* Read @len bytes of the DRAM image E_0(R) at @pa (64-byte aligned). */
+/*
+ * A 64-byte line written whole through the KeyID in @addr's KeyID bits
+ * (MOVDIR64B): R := D_0(E_k(P)), no read of the old line.  False for
+ * KeyID 0 and for lines that are not RAM (the caller stores them).
+ */
+bool mktme_mc_write_line(MktmeGuest *mg, hwaddr addr, const uint64_t *line);
 bool mktme_mc_dram_read(MktmeGuest *mg, hwaddr pa, uint8_t *buf,
                         size_t len, Error **errp);
 

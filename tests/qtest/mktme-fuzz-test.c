@@ -45,13 +45,15 @@
 
 static const char *const op_names[MKF_NOPS] = {
     "rdmsr", "wrmsr", "pconfig", "read", "write", "movsb", "check",
-    "recheck", "exec",
+    "recheck", "exec", "movdir",
 };
 static const char *const out_names[MKF_NOUTS] = {
     "ok", "#GP", "#PF", "status", "skipped", "FAILED",
 };
 /* Percent of the iterations each op type gets (fuzz.c), roughly */
-static const unsigned op_share[MKF_NOPS] = { 8, 8, 14, 18, 16, 10, 12, 4, 6 };
+static const unsigned op_share[MKF_NOPS] = {
+    8, 8, 14, 18, 16, 10, 8, 4, 6, 4,
+};
 
 static uint64_t env_u64(const char *name, uint64_t dflt)
 {

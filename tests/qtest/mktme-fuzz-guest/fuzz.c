@@ -516,6 +516,62 @@ static void op_movsb(void)
     res->count[cur_op][MKF_OUT_OK]++;
 }
 
+/*
+ * MOVDIR64B of a line of random bytes or of a line read through another
+ * window, or MOVDIRI of 4 or 8 bytes, through a KeyID; read back at once
+ */
+static void op_movdir(void)
+{
+    unsigned w = rand_valid_win(), w2 = below(64), how = below(4);
+    unsigned size = how == 2 ? 4 : how == 3 ? 8 : 64;
+    uint64_t off = rand_off(size) & ~(uint64_t)(size - 1), off2 = rand_off(64);
+    uint64_t v = rnd() & ones(size == 64 ? 8 : size), dst = bva(w, off), got;
+    uint64_t src = (uint64_t)lbuf;
+
+    begin(MKF_OP_MOVDIR, w, off, how, (uint64_t)w2 << 32 | off2);
+    switch (how) {
+    case 1:
+        if (win_kid(w2) != INVALID) {
+            src = bva(w2, off2);
+            memcpy(lbuf, (void *)src, 64);
+            break;
+        }
+        /* fall through */
+    case 0:
+        fill_rand(lbuf, 64);
+        break;
+    case 2:         /* movdiri %eax, (%rcx) */
+        asm volatile(".byte 0x0f, 0x38, 0xf9, 0x01"
+                     : : "a"(v), "c"(dst) : "memory");
+        break;
+    case 3:         /* movdiri %rax, (%rcx) */
+        asm volatile(".byte 0x48, 0x0f, 0x38, 0xf9, 0x01"
+                     : : "a"(v), "c"(dst) : "memory");
+        break;
+    }
+    if (size == 64) {   /* movdir64b (%rcx), %rax */
+        asm volatile(".byte 0x66, 0x0f, 0x38, 0xf8, 0x01"
+                     : : "a"(dst), "c"(src) : "memory");
+    }
+    wrote(w, off, size);
+    if (size < 64) {
+        got = ldn(dst, size);
+        if (got != v) {
+            failure(NO_FAULT, got, v, 0);
+            return;
+        }
+    } else {
+        memcpy(lbuf2, (void *)dst, 64);
+        for (int i = 0; i < 64; i++) {
+            if (lbuf[i] != lbuf2[i]) {
+                failure(NO_FAULT, lbuf2[i], lbuf[i], i);
+                return;
+            }
+        }
+    }
+    res->count[cur_op][MKF_OUT_OK]++;
+}
+
 /* Write a value through a KeyID and read it back at once */
 static void op_check(void)
 {
@@ -772,8 +828,10 @@ void guest_main(void)
             op_access(true);
         } else if (r < 74) {
             op_movsb();
-        } else if (r < 86) {
+        } else if (r < 82) {
             op_check();
+        } else if (r < 86) {
+            op_movdir();
         } else if (r < 94) {
             op_recheck();
         } else {

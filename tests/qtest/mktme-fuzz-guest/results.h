@@ -32,6 +32,7 @@ enum {
     MKF_OP_CHECK,       /* write then read back through the same KeyID */
     MKF_OP_RECHECK,     /* a CHECK value read again later */
     MKF_OP_EXEC,        /* code written and run through a KeyID */
+    MKF_OP_MOVDIR,      /* MOVDIR64B or MOVDIRI through a KeyID, read back */
     MKF_NOPS
 };
 

@@ -16,6 +16,7 @@
 #include "qobject/qdict.h"
 #include "libqtest.h"
 #include "mktme-oracle.h"
+#include "mktme-tls.h"
 #include "mktme-smp-guest-blob.h"
 #include "mktme-smp-guest/results.h"
 
@@ -55,6 +56,7 @@ typedef struct SmpCase {
     bool migrate;           /* check on a migration destination */
     bool postcopy;          /* migrated mid-run, postcopy */
     bool low_maps;          /* vm.max_map_count just above QEMU's maps */
+    MktmeTls tls;           /* a migration over TLS; else plain-channel=allow */
 } SmpCase;
 
 typedef struct Run {
@@ -66,6 +68,7 @@ typedef struct Run {
     unsigned n;
     int failures;
     int64_t start;          /* when the guest was started */
+    char *tls_dir;          /* postcopy over TLS: the credentials */
 } Run;
 
 static Key key_of(const MksKey *mk)
@@ -262,7 +265,7 @@ static void guest_start(Run *run)
     run->args = g_strdup_printf(GUEST_ARGS "-smp %d %s-bios %s "
                                 "-device isa-debugcon,iobase=0xe9,chardev=dbg "
                                 "-chardev file,id=dbg,path=%s "
-                                MKTME_ARGS "%s%s%s "
+                                MKTME_ARGS "%s%s%s%s "
                                 "-machine memory-encryption=k0%s",
                                 c->cpus, c->memfd ? MEMFD_ARGS : "",
                                 run->img_path, run->log_path,
@@ -270,6 +273,8 @@ static void guest_start(Run *run)
                                 c->shadow ?: "",
                                 c->write_through ?
                                 ",shadow-write-back=off" : "",
+                                c->migrate && !c->tls ?
+                                ",plain-channel=allow" : "",
                                 c->postcopy || c->low_maps ? " -S" : "");
     run->qts = qtest_init(run->args);
     run->start = g_get_monotonic_time();
@@ -671,6 +676,21 @@ static void migrate_wait(QTestState *qts, const char *want)
     }
 }
 
+/* TLS credentials for both ends, if the case migrates over TLS */
+static char *migrate_tls(Run *run, QTestState *src, QTestState *dst)
+{
+    char *dir;
+
+    if (!run->c->tls) {
+        return NULL;
+    }
+    dir = mktme_tls_make(run->c->tls);
+    g_assert_nonnull(dir);
+    mktme_tls_use(src, run->c->tls, dir, false);
+    mktme_tls_use(dst, run->c->tls, dir, true);
+    return dir;
+}
+
 /*
  * Migrate the halted guest to a new QEMU and go on with that one: what
  * the vCPUs left in shadows (write-back slots hold stores that guest RAM
@@ -681,9 +701,12 @@ static void migrate_run(Run *run)
     g_autofree char *tmp = g_dir_make_tmp("mktme-smp-mig-XXXXXX", NULL);
     g_autofree char *sock = g_strdup_printf("%s/sock", tmp);
     g_autofree char *uri = g_strdup_printf("unix:%s", sock);
-    QTestState *dst = qtest_initf("%s -incoming %s", run->args, uri);
+    QTestState *dst = qtest_initf("%s -incoming defer", run->args);
+    char *tls = migrate_tls(run, run->qts, dst);
     QDict *rsp;
 
+    qtest_qmp_assert_success(dst, "{'execute': 'migrate-incoming', "
+                             "'arguments': {'uri': %s}}", uri);
     rsp = qtest_qmp(run->qts, "{'execute': 'query-mktme'}");
     g_test_message("source before migration: %" PRId64 " write-back "
                    "slots", qdict_get_int(qdict_get_qdict(
@@ -697,6 +720,7 @@ static void migrate_run(Run *run)
     qtest_quit(run->qts);
     unlink(sock);
     rmdir(tmp);
+    mktme_tls_free(tls);
     run->qts = dst;
 }
 
@@ -720,6 +744,7 @@ static QTestState *postcopy_start(Run *run, char **sock)
 
     *sock = g_strdup_printf("%s/sock", tmp);
     uri = g_strdup_printf("unix:%s", *sock);
+    run->tls_dir = migrate_tls(run, src, dst);
     qtest_qmp_assert_success(src, caps);
     qtest_qmp_assert_success(dst, caps);
     /* Precopy sends next to nothing (QEMU takes < 10 bytes/s as no limit) */
@@ -764,6 +789,7 @@ static void postcopy_finish(Run *run, QTestState *src, char *sock)
     unlink(sock);
     rmdir(dir);
     g_free(sock);
+    mktme_tls_free(run->tls_dir);
 }
 
 #define MAX_MAP_COUNT   "/proc/sys/vm/max_map_count"
@@ -816,6 +842,11 @@ static void test_smp(const void *opaque)
     Run run = { .c = opaque, .n = ((const SmpCase *)opaque)->cpus };
     QTestState *src = NULL;
     char *sock = NULL;
+
+    if (run.c->tls == MKTME_TLS_X509 && !g_find_program_in_path("certtool")) {
+        g_test_skip("certtool (gnutls-bin) is not installed");
+        return;
+    }
 
     g_assert_cmpint(run.n, <=, MKS_MAX_CPUS);
     guest_start(&run);
@@ -882,10 +913,11 @@ int main(int argc, char **argv)
         { 4, "0", false },
         { 4, NULL, true },
         { 4, NULL, false, true },
+        { 2, NULL, false, false, true, .tls = MKTME_TLS_PSK },
+        { 4, "64K", false, false, true, .tls = MKTME_TLS_X509 },
         { 2, NULL, false, false, true },
-        { 4, "64K", false, false, true },
         { 2, NULL, false, false, true, true },
-        { 4, "64K", false, false, true, true },
+        { 4, "64K", false, false, true, true, .tls = MKTME_TLS_PSK },
         { 4, NULL, false, false, false, false, true },
     };
 
@@ -897,12 +929,14 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
         const SmpCase *c = &cases[i];
         g_autofree char *name = g_strdup_printf(
-            "/mktme-smp/tcg/smp%d%s%s%s%s", c->cpus,
+            "/mktme-smp/tcg/smp%d%s%s%s%s%s", c->cpus,
             !c->shadow ? "" : !strcmp(c->shadow, "0") ? "-no-fast-path" :
             "-small-pool", c->memfd ? "-memfd" : "",
             c->write_through ? "-write-through" : "",
             c->postcopy ? "-postcopy" : c->migrate ? "-migrated" :
-            c->low_maps ? "-low-max-map-count" : "");
+            c->low_maps ? "-low-max-map-count" : "",
+            !c->migrate ? "" : c->tls == MKTME_TLS_PSK ? "-tls-psk" :
+            c->tls == MKTME_TLS_X509 ? "-tls-x509" : "-plain");
 
         qtest_add_data_func(name, c, c->low_maps ? test_smp_low_maps :
                             test_smp);

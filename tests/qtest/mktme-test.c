@@ -205,7 +205,8 @@ static void test_query_tcg(void)
     expected = g_strdup_printf(
         "{\"encrypted-memory\": %" PRIu64 ", \"keys\": 0, "
         "\"keyid-bits\": 0, \"guest-visible\": false, "
-        "\"key-source\": \"secret\", \"algorithm\": \"aes-xts-128\", "
+        "\"key-source\": \"secret\", \"plain-channel\": \"refuse\", "
+        "\"algorithm\": \"aes-xts-128\", "
         "\"accel\": \"qtest\", \"policy\": \"required\", "
         "\"enabled\": true}", dram_total(qts));
     assert_query_mktme(qts, expected);
@@ -215,6 +216,7 @@ static void test_query_tcg(void)
                     "accelerator: qtest\r\n"
                     "algorithm: aes-xts-128\r\n"
                     "key source: secret\r\n"
+                    "plain channel: refuse\r\n"
                     "guest-visible: off\r\n"
                     "KeyID bits: 0\r\n"
                     "keys: 0\r\n"
@@ -235,6 +237,7 @@ static void test_query_guest_visible(void)
                  "{\"encrypted-memory\": 134217728, \"keys\": 20, "
                  "\"keyid-bits\": 5, \"guest-visible\": true, "
                  "\"key-source\": \"random\", "
+                 "\"plain-channel\": \"refuse\", "
                  "\"algorithm\": \"aes-xts-256\", \"accel\": \"qtest\", "
                  "\"policy\": \"required\", \"enabled\": true, "
                  "\"address-map\": {\"usable-phys-bits\": 41, "
@@ -401,6 +404,7 @@ static void test_query_fast_path(void)
                  "\"write-backs\": 0, \"demotions\": 0}, "
                  "\"keyid-bits\": 6, \"guest-visible\": true, "
                  "\"key-source\": \"random\", "
+                 "\"plain-channel\": \"refuse\", "
                  "\"algorithm\": \"aes-xts-128\", \"accel\": \"tcg\", "
                  "\"policy\": \"required\", \"enabled\": true, "
                  "\"address-map\": {\"usable-phys-bits\": 40, "
@@ -425,6 +429,7 @@ static void test_query_fast_path(void)
                  "\"write-backs\": 0, \"demotions\": 0}, "
                  "\"keyid-bits\": 6, \"guest-visible\": true, "
                  "\"key-source\": \"random\", "
+                 "\"plain-channel\": \"refuse\", "
                  "\"algorithm\": \"aes-xts-128\", \"accel\": \"tcg\", "
                  "\"policy\": \"required\", \"enabled\": true, "
                  "\"address-map\": {\"usable-phys-bits\": 40, "
@@ -446,6 +451,7 @@ static void test_query_fast_path(void)
                  "\"off-reason\": \"shadow-size=0\"}, "
                  "\"keyid-bits\": 6, \"guest-visible\": true, "
                  "\"key-source\": \"random\", "
+                 "\"plain-channel\": \"refuse\", "
                  "\"algorithm\": \"aes-xts-128\", \"accel\": \"tcg\", "
                  "\"policy\": \"required\", \"enabled\": true, "
                  "\"address-map\": {\"usable-phys-bits\": 40, "
@@ -612,6 +618,7 @@ static void test_qmp_sweep(void)
     g_autofree char *expected = g_strdup_printf(
         "{\"encrypted-memory\": %d, \"keys\": 0, \"keyid-bits\": 0, "
         "\"guest-visible\": false, \"key-source\": \"random\", "
+        "\"plain-channel\": \"refuse\", "
         "\"algorithm\": \"aes-xts-128\", \"accel\": \"qtest\", "
         "\"policy\": \"required\", \"enabled\": true}", (int)(128 * MiB));
 
@@ -678,7 +685,8 @@ static void migrate_and_wait(QTestState *src, const char *uri)
 /*
  * TCG migration: the destination, which drew its own random key at
  * start, reads the same through KeyID 0 and holds the same DRAM image:
- * the VM's key and the platform state came with the stream.
+ * the VM's key and the platform state came with the stream (a plain
+ * one: plain-channel=allow; mktme-migration-test has TLS).
  */
 static void test_migration(void)
 {
@@ -687,7 +695,8 @@ static void test_migration(void)
     g_autofree char *uri = g_strdup_printf("unix:%s/sock", tmp);
     g_autofree char *sock = g_strdup_printf("%s/sock", tmp);
     const char *args = BASE_ARGS "-cpu max,vendor=GenuineIntel,phys-bits=46 "
-        "-object mktme-guest,id=k0,guest-visible=on,keyid-bits=4 "
+        "-object mktme-guest,id=k0,guest-visible=on,keyid-bits=4,"
+        "plain-channel=allow "
         "-machine memory-encryption=k0";
     QTestState *src = qtest_init(args);
     QTestState *dst = qtest_initf("%s -incoming %s", args, uri);
@@ -718,6 +727,7 @@ static void test_migration(void)
                  "{\"encrypted-memory\": 134217728, \"keys\": 15, "
                  "\"keyid-bits\": 4, \"guest-visible\": true, "
                  "\"key-source\": \"random\", "
+                 "\"plain-channel\": \"allow\", "
                  "\"algorithm\": \"aes-xts-128\", \"accel\": \"qtest\", "
                  "\"policy\": \"required\", \"enabled\": true, "
                  "\"address-map\": {\"usable-phys-bits\": 42, "
@@ -756,6 +766,7 @@ static void test_kvm_policy(void)
     assert_query_mktme(qts,
         "{\"encrypted-memory\": 0, \"keys\": 0, \"keyid-bits\": 0, "
         "\"guest-visible\": false, \"key-source\": \"handle\", "
+        "\"plain-channel\": \"refuse\", "
         "\"algorithm\": \"aes-xts-128\", \"accel\": \"kvm\", "
         "\"policy\": \"if-supported\", \"reason\": \"the host CPU does "
         "not enumerate TME (CPUID.7.0:ECX[13], /proc/cpuinfo flag "

@@ -300,10 +300,16 @@ static const VMStateDescription vmstate_mktme_platform_sub = {
     }
 };
 
+static int mktme_pre_save(void *opaque)
+{
+    return mktme_wire_pre_save(opaque);
+}
+
 static const VMStateDescription vmstate_mktme = {
     .name = "mktme-guest",
     .version_id = 1,
     .minimum_version_id = 1,
+    .pre_save = mktme_pre_save,
     .post_load = mktme_post_load,
     .fields = (const VMStateField[]) {
         VMSTATE_UINT32_EQUAL(key_len, MktmeGuest, NULL),
@@ -372,6 +378,7 @@ static void mktme_machine_done(Notifier *n, void *unused)
     mg->enabled = true;
     mktme_start_marking(mg);
     vmstate_register_any(NULL, &vmstate_mktme, mg);
+    mktme_wire_init(mg);
     trace_mktme_emulation_ready(MktmeAccel_str(mg->accel),
                                 MktmeAlgorithm_str(mg->algorithm),
                                 MktmeKeySource_str(mg->key_source));
@@ -418,6 +425,17 @@ static void mktme_guest_complete(UserCreatable *uc, Error **errp)
 static void mktme_guest_set_policy(Object *obj, int value, Error **errp)
 {
     MKTME_GUEST(obj)->policy = value;
+}
+
+static void mktme_guest_set_plain_channel(Object *obj, int value,
+                                          Error **errp)
+{
+    MKTME_GUEST(obj)->plain_channel = value;
+}
+
+static int mktme_guest_get_plain_channel(Object *obj, Error **errp)
+{
+    return MKTME_GUEST(obj)->plain_channel;
 }
 
 static int mktme_guest_get_policy(Object *obj, Error **errp)
@@ -554,6 +572,13 @@ static void mktme_guest_class_init(ObjectClass *oc, void *data)
     object_class_property_set_description(oc, "policy",
         "if-supported: run unencrypted when the host cannot encrypt; "
         "required: refuse to start");
+    object_class_property_add_enum(oc, "plain-channel", "MktmePlainChannel",
+                                   &MktmePlainChannel_lookup,
+                                   mktme_guest_get_plain_channel,
+                                   mktme_guest_set_plain_channel);
+    object_class_property_set_description(oc, "plain-channel",
+        "refuse (default) or allow a migration without TLS or a snapshot, "
+        "which carry the VM key (TCG)");
     object_class_property_add_enum(oc, "algorithm", "MktmeAlgorithm",
                                    &MktmeAlgorithm_lookup,
                                    mktme_guest_get_algorithm,
@@ -601,6 +626,7 @@ static void mktme_guest_init(Object *obj)
     MktmeGuest *mg = MKTME_GUEST(obj);
 
     mg->policy = MKTME_POLICY_REQUIRED;
+    mg->plain_channel = MKTME_PLAIN_CHANNEL_REFUSE;
     mg->algorithm = MKTME_ALGORITHM_AES_XTS_128;
     mg->keyid_bits = 6;
     mg->activate = true;
@@ -638,6 +664,7 @@ static void mktme_guest_finalize(Object *obj)
         qemu_remove_machine_init_done_notifier(&mg->machine_done);
     }
     migrate_del_blocker(&mg->migration_blocker);
+    mktme_wire_cleanup(mg);
     vmstate_unregister(NULL, &vmstate_mktme, mg);
     mktme_mc_cleanup(mg);
     if (mg->platform) {

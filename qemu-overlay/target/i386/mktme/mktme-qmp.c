@@ -35,6 +35,7 @@ MktmeInfo *qmp_query_mktme(Error **errp)
     info->accel = mg->accel;
     info->algorithm = mg->algorithm;
     info->key_source = mg->key_source;
+    info->plain_channel = mg->plain_channel;
     if (mg->kernel_key) {
         info->has_handle = true;
         info->handle = mg->kernel_key;
@@ -161,6 +162,8 @@ static void hmp_info_mktme(Monitor *mon, const QDict *qdict)
         monitor_printf(mon, "kernel key handle: %" PRIu32 "\n",
                        info->handle);
     }
+    monitor_printf(mon, "plain channel: %s\n",
+                   MktmePlainChannel_str(info->plain_channel));
     monitor_printf(mon, "guest-visible: %s\n",
                    info->guest_visible ? "on" : "off");
     monitor_printf(mon, "KeyID bits: %u\n", info->keyid_bits);

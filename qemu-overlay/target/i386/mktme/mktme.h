@@ -19,6 +19,7 @@
 #define TARGET_I386_MKTME_H
 
 #include "qom/object.h"
+#include "qemu/notify.h"
 #include "exec/hwaddr.h"
 #include "exec/memory.h"
 #include "exec/ramlist.h"
@@ -81,6 +82,7 @@ struct MktmeGuest {
     bool cap_bypass;
     uint64_t shadow_size;
     bool shadow_write_back;
+    MktmePlainChannel plain_channel;
 
     /* State */
     bool enabled;
@@ -97,12 +99,23 @@ struct MktmeGuest {
     RAMBlockNotifier ram_notifier;
     Notifier machine_done;
     Error *migration_blocker;
+    NotifierWithReturn wire_notifier;   /* mktme-wire.c */
+    bool migrating;             /* a migration judged by wire_notifier */
+    bool plain_warned;
 
     /* guest-visible=on: the emulated platform and memory controller */
     MktmePlatform *platform;
     MktmeMc *mc;
     MktmeAddrMap *addrmap;
 };
+
+/*
+ * mktme-wire.c: the VM key on the wire (the plain-channel property).
+ * mktme_wire_pre_save(): 0, or -EPERM (reported) to fail the save.
+ */
+void mktme_wire_init(MktmeGuest *mg);
+void mktme_wire_cleanup(MktmeGuest *mg);
+int mktme_wire_pre_save(MktmeGuest *mg);
 
 /* The machine's mktme-guest, or NULL. */
 MktmeGuest *mktme_guest_get(void);

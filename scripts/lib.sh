@@ -33,8 +33,8 @@ case "$QEMU_LINE" in
         ;;
 esac
 export MKTME_QEMU=$QEMU_LINE
-# The hooks: PATCHES/series, applied in order.
-PATCHES=$TOP/patches
+# The hooks of the line: PATCHES/series, applied in order.
+PATCHES=$TOP/patches/$QEMU_LINE
 QEMU_DEB_POOL=http://deb.debian.org/debian/pool/main/q/qemu
 QEMU_UPSTREAM_URL=https://download.qemu.org/qemu-$QEMU_VERSION.tar.xz
 CACHE=${MKTME_CACHE:-/var/cache/qemu-mktme}

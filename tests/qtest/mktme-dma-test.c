@@ -935,15 +935,16 @@ static void add_variant(const char *aio, const char *mem, bool fast,
     qtest_add_data_func_full(v->path, v, test_variant, variant_free);
 }
 
-/* DIMM unplug: a DIMM of backend @be (memory-backend-@be) */
+/* DIMM unplug: a DIMM of backend type @be */
 static void add_dimm_variant(const char *be, bool fast, bool wt)
 {
     Variant *v = g_new(Variant, 1);
 
     *v = (Variant) {
-        .dimm = g_intern_string(g_strdup_printf("memory-backend-%s", be)),
+        .dimm = be,
         .mem = "anon", .fast = fast, .wt = wt,
-        .path = g_strdup_printf("/mktme-dma/dimm-unplug/%s/%s", be,
+        .path = g_strdup_printf("/mktme-dma/dimm-unplug/%s/%s",
+                                be + strlen("memory-backend-"),
                                 !fast ? "no-fast-path" :
                                 wt ? "fast-path-write-through" : "fast-path"),
     };
@@ -980,9 +981,9 @@ int main(int argc, char **argv)
         add_variant(NULL, mems[m], false, false);
     }
     add_variant(NULL, "anon", true, true);
-    add_dimm_variant("ram", true, false);
-    add_dimm_variant("ram", false, false);
-    add_dimm_variant("ram", true, true);
-    add_dimm_variant("memfd", true, false);
+    add_dimm_variant("memory-backend-ram", true, false);
+    add_dimm_variant("memory-backend-ram", false, false);
+    add_dimm_variant("memory-backend-ram", true, true);
+    add_dimm_variant("memory-backend-memfd", true, false);
     return g_test_run();
 }

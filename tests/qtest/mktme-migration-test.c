@@ -32,6 +32,12 @@
     "-object secret,id=s0,data=" KEY_B64 ",format=base64 " \
     "-object mktme-guest,id=k0,guest-visible=on,keyid-bits=4,key-secret=s0" \
     "%s -machine memory-encryption=k0 "
+/* The same without key-secret: a random VM key */
+#define ARGS_RANDOM \
+    "-machine q35 -nodefaults -m 128M " \
+    "-cpu max,vendor=GenuineIntel,phys-bits=46 " \
+    "-object mktme-guest,id=k0,guest-visible=on,keyid-bits=4" \
+    "%s -machine memory-encryption=k0 "
 #define ALLOW       ",plain-channel=allow"
 #define KEYID(k)    ((uint64_t)(k) << 42)   /* 46 bits, 4 KeyID bits */
 #define PA          0x200000ULL
@@ -61,22 +67,41 @@ static void fill(QTestState *qts, uint8_t *p)
     qtest_memwrite(qts, KEYID(7) | (PA + LEN / 2), p + LEN / 2, LEN / 2);
 }
 
-/* ... and what the destination must read back, and its DRAM image */
-static void check_same(QTestState *src, QTestState *dst, const uint8_t *p)
+/* The DRAM image E_0(R) of the test's range (x-mktme-dram-save) */
+static uint8_t *dram_save(QTestState *qts)
+{
+    g_autofree char *path = NULL;
+    uint8_t *dram;
+    size_t len;
+    int fd = g_file_open_tmp("mktme-mig-dram-XXXXXX", &path, NULL);
+
+    g_assert_cmpint(fd, >=, 0);
+    close(fd);
+    qtest_qmp_assert_success(qts, "{'execute': 'x-mktme-dram-save', "
+                             "'arguments': {'val': %" PRIu64 ", 'size': %d, "
+                             "'filename': %s}}", PA, LEN, path);
+    g_assert_true(g_file_get_contents(path, (char **)&dram, &len, NULL));
+    unlink(path);
+    g_assert_cmpint(len, ==, LEN);
+    return dram;
+}
+
+/*
+ * What the destination must read back, and its DRAM image: @dram, the
+ * source's, which only the source's VM key gives (KeyIDs 0 and 7, in TME
+ * mode, read R whatever the key)
+ */
+static void check_same(const uint8_t *dram, QTestState *dst,
+                       const uint8_t *p)
 {
     g_autofree uint8_t *back = g_malloc(LEN);
+    g_autofree uint8_t *d = dram_save(dst);
 
     qtest_memread(dst, PA, back, LEN);
     g_assert_cmpmem(back, LEN, p, LEN);
     qtest_memread(dst, KEYID(7) | PA, back, LEN);
     g_assert_cmpmem(back, LEN, p, LEN);
-    if (src) {
-        g_autofree uint8_t *d0 = g_malloc(LEN);
-
-        qtest_memread(src, KEYID(3) | PA, d0, LEN);
-        qtest_memread(dst, KEYID(3) | PA, back, LEN);
-        g_assert_cmpmem(back, LEN, d0, LEN);
-    }
+    g_assert_cmpmem(d, LEN, dram, LEN);
 }
 
 static QDict *migrate_wait_end(QTestState *qts)
@@ -252,11 +277,14 @@ static GByteArray *migrate_relayed(MktmeTls kind)
     const char *plain = kind == MKTME_TLS_NONE ? ALLOW : "";
     char *dir = kind == MKTME_TLS_NONE ? NULL : mktme_tls_make(kind);
     QTestState *src = qtest_initf(ARGS, plain);
-    QTestState *dst = qtest_initf(ARGS "-incoming defer", plain);
+    /* A random key of its own: the stream's must replace it */
+    QTestState *dst = qtest_initf(ARGS_RANDOM "-incoming defer", plain);
+    g_autofree uint8_t *dram = NULL;
     GByteArray *sent;
     Relay *r;
 
     fill(src, p);
+    dram = dram_save(src);
     if (dir) {
         mktme_tls_use(src, kind, dir, false);
         mktme_tls_use(dst, kind, dir, true);
@@ -268,7 +296,7 @@ static GByteArray *migrate_relayed(MktmeTls kind)
                              "{'uri': %s}}", uri_at);
     assert_migration(migrate_wait_end(src), "completed", NULL);
     qtest_qmp_eventwait(dst, "RESUME");
-    check_same(src, dst, p);
+    check_same(dram, dst, p);
     assert_running(dst, kind == MKTME_TLS_NONE ? "allow" : "refuse");
     qtest_quit(src);
     qtest_quit(dst);
@@ -286,8 +314,9 @@ static void test_tls(const void *opaque)
 {
     MktmeTls kind = GPOINTER_TO_INT(opaque);
     GByteArray *sent;
+    g_autofree char *certtool = g_find_program_in_path("certtool");
 
-    if (kind == MKTME_TLS_X509 && !g_find_program_in_path("certtool")) {
+    if (kind == MKTME_TLS_X509 && !certtool) {
         g_test_skip("certtool (gnutls-bin) is not installed");
         return;
     }
@@ -315,15 +344,19 @@ static void test_plain_refused(void)
     QTestState *src = qtest_initf(ARGS, "");
     QTestState *dst = qtest_initf(ARGS "-incoming %s", "", uri);
 
+    g_autofree uint8_t *dram = NULL;
+
     fill(src, p);
+    dram = dram_save(src);
     qtest_qmp_assert_success(src, "{'execute': 'migrate', 'arguments': "
                              "{'uri': %s}}", uri);
     assert_migration(migrate_wait_end(src), "failed", REFUSED_MIGRATION);
     assert_running(src, "refuse");
-    check_same(NULL, src, p);
+    check_same(dram, src, p);
     qtest_quit(src);
     /* The source hung up before its first byte: not a migration stream */
     qtest_set_expected_status(dst, 1);
+    qtest_wait_qemu(dst);
     qtest_quit(dst);
     unlink(sock);
     rmdir(tmp);
@@ -340,6 +373,7 @@ static void test_file(void)
     g_autofree char *uri = NULL;
     g_autofree uint8_t *p = g_malloc(LEN);
     g_autofree char *stream = NULL;
+    g_autofree uint8_t *dram = NULL;
     size_t len;
     QTestState *src, *dst;
     int fd = g_file_open_tmp("mktme-mig-XXXXXX.state", &path, NULL);
@@ -360,6 +394,7 @@ static void test_file(void)
 
     src = qtest_initf(ARGS, ALLOW);
     fill(src, p);
+    dram = dram_save(src);
     qtest_qmp_assert_success(src, "{'execute': 'migrate', 'arguments': "
                              "{'uri': %s}}", uri);
     assert_migration(migrate_wait_end(src), "completed", NULL);
@@ -368,13 +403,9 @@ static void test_file(void)
     qtest_quit(src);
 
     /* A restore: its own key was random, the file's takes over */
-    dst = qtest_initf("-machine q35 -nodefaults -m 128M "
-                      "-cpu max,vendor=GenuineIntel,phys-bits=46 "
-                      "-object mktme-guest,id=k0,guest-visible=on,"
-                      "keyid-bits=4 -machine memory-encryption=k0 "
-                      "-incoming %s", uri);
+    dst = qtest_initf(ARGS_RANDOM "-incoming %s", "", uri);
     qtest_qmp_eventwait(dst, "RESUME");
-    check_same(NULL, dst, p);
+    check_same(dram, dst, p);
     qtest_quit(dst);
     unlink(path);
 }
@@ -427,6 +458,7 @@ static void test_savevm(void)
     g_autofree char *img = NULL;
     g_autofree char *out = NULL;
     g_autofree uint8_t *p = g_malloc(LEN), *other = g_malloc0(LEN);
+    g_autofree uint8_t *dram = NULL;
     QTestState *qts;
     int fd = g_file_open_tmp("mktme-snap-XXXXXX.qcow2", &img, NULL);
 
@@ -445,6 +477,7 @@ static void test_savevm(void)
 
     qts = start_with_qcow2(ALLOW, img);
     fill(qts, p);
+    dram = dram_save(qts);
     out = qtest_hmp(qts, "savevm s1");
     /* The warning, once, where the command came from */
     g_assert_cmpstr(out, ==, "warning: mktme-guest 'k0': a snapshot carries "
@@ -456,7 +489,7 @@ static void test_savevm(void)
     qtest_memwrite(qts, PA, other, LEN);
     out = qtest_hmp(qts, "loadvm s1");
     g_assert_cmpstr(out, ==, "");
-    check_same(NULL, qts, p);
+    check_same(dram, qts, p);
     assert_running(qts, "allow");
     qtest_quit(qts);
     unlink(img);

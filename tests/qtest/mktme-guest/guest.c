@@ -518,6 +518,9 @@ static const uint8_t op_movdir64b_a32[] = { 0x67, 0x66, 0x0f, 0x38, 0xf8,
 static const uint8_t op_movdir64b_lock[] = { 0xf0, 0x66, 0x0f, 0x38, 0xf8,
                                              0x01 };
 static const uint8_t op_movdir64b_reg[] = { 0x66, 0x0f, 0x38, 0xf8, 0xc1 };
+static const uint8_t op_movdir64b_rdx[] = { 0x66, 0x0f, 0x38, 0xf8, 0x11 };
+static const uint8_t op_movdir64b_r9[] = { 0x66, 0x44, 0x0f, 0x38, 0xf8,
+                                           0x09 };
 static const uint8_t op_movdiri32[] = { 0x0f, 0x38, 0xf9, 0x01 };
 static const uint8_t op_movdiri64[] = { 0x48, 0x0f, 0x38, 0xf9, 0x01 };
 static const uint8_t op_movdiri_reg[] = { 0x0f, 0x38, 0xf9, 0xc1 };
@@ -551,6 +554,27 @@ static uint64_t mv_run(unsigned slot, uint64_t rax, uint64_t rcx,
 
     p = mov_imm(p, 0, rax, true);
     p = mov_imm(p, 1, rcx, true);
+    p = put(p, op, n);
+    *p = 0xc3;
+    return g_call((uint64_t)c, &ret);
+}
+
+/*
+ * MOVDIR64B with the destination in RDX or R9: RDX = R9 = @dest, RCX =
+ * @src, RAX = the decoy line (which a destination taken from RAX hits)
+ */
+static uint64_t mv_run_reg(unsigned slot, uint64_t dest, uint64_t src,
+                           const uint8_t *op, size_t n)
+{
+    uint8_t *c = (uint8_t *)(MKG_PA_MVCODE + slot * 64), *p = c;
+    uint64_t ret;
+
+    p = mov_imm(p, 0, kva(1, MKG_MV_DECOY), true);
+    p = mov_imm(p, 2, dest, true);
+    *p++ = 0x49;                        /* REX.W REX.B: mov $imm64, %r9 */
+    *p++ = 0xb9;
+    p = put(p, &dest, 8);
+    p = mov_imm(p, 1, src, true);
     p = put(p, op, n);
     *p = 0xc3;
     return g_call((uint64_t)c, &ret);
@@ -595,6 +619,7 @@ static void mv_tests(void)
 
     stage("MOVDIR64B and MOVDIRI through KeyIDs");
     memset(fillb, MKG_MV_FILL, 64);
+    wr(0, MKG_MV_DECOY, fillb, 64);
     for (unsigned i = 0; i < MKG_NMV; i++) {
         const MkgMv *m = &mkg_mv[i];
         uint64_t dest = mkg_mv_dest(i), from = mkg_mv_src(i);
@@ -632,6 +657,14 @@ static void mv_tests(void)
         case MKG_MV_DIRI64:
             *v = mv_run(i, MKG_MV_VAL64, kva(2, dest + MKG_MV_DIRI_OFF),
                         op_movdiri64, sizeof(op_movdiri64));
+            break;
+        case MKG_MV_RDX:
+            *v = mv_run_reg(i, kva(m->keyid, dest), kva(m->srckid, from),
+                            op_movdir64b_rdx, sizeof(op_movdir64b_rdx));
+            break;
+        case MKG_MV_R9:
+            *v = mv_run_reg(i, kva(m->keyid, dest), kva(m->srckid, from),
+                            op_movdir64b_r9, sizeof(op_movdir64b_r9));
             break;
         default:
             *v = mv_run(i, kva(m->keyid, dest), kva(m->srckid, from),
@@ -684,6 +717,7 @@ static void mv_tests(void)
     for (unsigned f = 0; f < MKG_NMVF; f++) {
         rd(0, MKG_PA_MVF + f * 0x100, res->mvf_line[f], 64);
     }
+    rd(0, MKG_MV_DECOY, res->mv_decoy, 64);
 }
 
 void guest_main(void)
@@ -724,10 +758,15 @@ void guest_main(void)
         read_msrs(res->msr_after);
         if (!(res->cpuid7_ecx & (3u << 27))) {
             stage("no MOVDIRI, MOVDIR64B: they must #UD");
+            /* A source and a value that would show in the line */
+            for (unsigned j = 0; j < 64; j++) {
+                stn(MKG_PA_MVSRC + j, 1, 0x80 | j);    /* identity map */
+            }
             res->mv_noenum[0].vector = mv_run(0, MKG_PA_MVF, MKG_PA_MVSRC,
                                               op_movdir64b,
                                               sizeof(op_movdir64b));
-            res->mv_noenum[1].vector = mv_run(1, 0, MKG_PA_MVF, op_movdiri32,
+            res->mv_noenum[1].vector = mv_run(1, MKG_MV_VAL32, MKG_PA_MVF,
+                                              op_movdiri32,
                                               sizeof(op_movdiri32));
         }
         finish(MKG_DONE_OK);

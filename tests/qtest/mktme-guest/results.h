@@ -138,8 +138,11 @@ enum {
     MKG_MV_COMPAT16,    /* compatibility mode, 67: 16-bit addresses */
     MKG_MV_DIRI32,      /* MOVDIRI m32 */
     MKG_MV_DIRI64,      /* MOVDIRI m64 (REX.W) */
+    MKG_MV_RDX,         /* the destination in RDX (RAX: MKG_MV_DECOY) */
+    MKG_MV_R9,          /* the destination in R9 (REX.R) */
     MKG_NMV
 };
+#define MKG_MV_DECOY    (MKG_PA_MVF + 0xc00)    /* must stay MKG_MV_FILL */
 
 typedef struct MkgMv {
     unsigned char keyid, srckid, prekid;    /* prekid 0xff: MKG_MV_FILL */
@@ -160,6 +163,8 @@ static const MkgMv mkg_mv[MKG_NMV] = {
     [MKG_MV_COMPAT16] = { 0, 0, 0xff },
     [MKG_MV_DIRI32] = { 1, 0, 1 },
     [MKG_MV_DIRI64] = { 2, 0, 2 },
+    [MKG_MV_RDX] = { 1, 0, 0xff },
+    [MKG_MV_R9] = { 2, 0, 0xff },
 };
 
 static inline unsigned long long mkg_mv_dest(unsigned i)
@@ -308,6 +313,7 @@ typedef struct MkgResults {
     unsigned char mv_readk[MKG_NMV][64], mv_read0[MKG_NMV][64];
     MkgOp mvf[MKG_NMVF];    /* value = CR2, aux = error code */
     unsigned char mvf_line[MKG_NMVF][64];   /* after, through KeyID 0 */
+    unsigned char mv_decoy[64];             /* MKG_MV_DECOY at the end */
     /* Without CPUID.7.0:ECX[27], [28] (and TME): MOVDIR64B, MOVDIRI */
     MkgOp mv_noenum[2];
 } MkgResults;

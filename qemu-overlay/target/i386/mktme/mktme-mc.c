@@ -240,6 +240,8 @@ bool mktme_mc_write_line(MktmeGuest *mg, hwaddr addr, const uint64_t *line)
     MktmeXform x0;
     bool ram;
 
+    /* From cpu_exec_step_atomic() too, which holds no RCU read lock */
+    RCU_READ_LOCK_GUARD();
     if (keyid == 0) {
         return false;
     }

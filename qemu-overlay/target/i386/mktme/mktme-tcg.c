@@ -82,11 +82,6 @@ bool mktme_tcg_wrmsr(CPUX86State *env, uint32_t msr, uint64_t val,
     return true;
 }
 
-/*
- * The linear address of byte @i of the struct at DS:RBX: in 64-bit mode
- * the DS base is not added; outside it, 32-bit address size, and linear
- * addresses wrap at 4 GiB.
- */
 bool mktme_tcg_write_line(CPUX86State *env, target_ulong dest,
                           const uint64_t *line, uintptr_t ra)
 {
@@ -97,7 +92,7 @@ bool mktme_tcg_write_line(CPUX86State *env, target_ulong dest,
     if (!mg || !mg->mc) {
         return false;
     }
-    /* The entry the caller's probe installed: no fault, no fill */
+    /* The entry the caller's probe_write() installed: no fault */
     if (probe_access_full(env, dest, 0, MMU_DATA_STORE,
                           cpu_mmu_index(env_cpu(env), false), true, &host,
                           &full, ra) & TLB_INVALID_MASK || !full) {
@@ -107,6 +102,11 @@ bool mktme_tcg_write_line(CPUX86State *env, target_ulong dest,
                                (dest & ~TARGET_PAGE_MASK), line);
 }
 
+/*
+ * The linear address of byte @i of the struct at DS:RBX: in 64-bit mode
+ * the DS base is not added; outside it, 32-bit address size, and linear
+ * addresses wrap at 4 GiB.
+ */
 static target_ulong pconfig_la(CPUX86State *env, target_ulong rbx,
                                unsigned i)
 {

@@ -6,8 +6,10 @@
  * could not read what the guest wrote through KeyIDs.  The object's
  * plain-channel property decides whether they may leave QEMU without
  * TLS.  A migration is judged when it starts, by a migration notifier
- * (TLS when the tls-creds parameter is set: QEMU then runs every
- * channel of the migration through TLS, or fails it); anything else
+ * (TLS when the tls-creds parameter names PSK credentials or x509 ones
+ * that verify the peer: QEMU then runs every channel of a socket, fd or
+ * exec migration through TLS, or fails it; an rdma: migration would not
+ * use TLS, and this build has no RDMA); anything else
  * that saves the state (savevm, snapshot-save, a migration mode without
  * notifiers) when it saves it.  dump-guest-memory writes RAM only, the
  * KeyID 0 view: no key.
@@ -20,15 +22,31 @@
 #include "qapi/error.h"
 #include "qapi/qapi-commands-migration.h"
 #include "qemu/error-report.h"
+#include "qom/object_interfaces.h"
 #include "migration/misc.h"
 #include "mktme.h"
 #include "trace.h"
 
+/*
+ * The migration's tls-creds name credentials that authenticate the
+ * peer: PSK, or x509 verifying the peer's certificate.  Anonymous
+ * credentials encrypt but let anyone in the middle read the stream.
+ */
 static bool migration_has_tls(void)
 {
     MigrationParameters *p = qmp_query_migrate_parameters(&error_abort);
-    bool tls = p->tls_creds && *p->tls_creds;
+    Object *creds = NULL;
+    bool tls = false;
 
+    if (p->tls_creds && *p->tls_creds) {
+        creds = object_resolve_path_component(object_get_objects_root(),
+                                              p->tls_creds);
+    }
+    if (creds && object_dynamic_cast(creds, "tls-creds-psk")) {
+        tls = true;
+    } else if (creds && object_dynamic_cast(creds, "tls-creds-x509")) {
+        tls = object_property_get_bool(creds, "verify-peer", NULL);
+    }
     qapi_free_MigrationParameters(p);
     return tls;
 }
@@ -57,7 +75,7 @@ static int mktme_wire_plain(MktmeGuest *mg, const char *what, Error **errp)
 static int mktme_wire_notify(NotifierWithReturn *n, MigrationEvent *e,
                              Error **errp)
 {
-    MktmeGuest *mg = container_of(n, MktmeGuest, wire_notifier);
+    MktmeGuest *mg = mktme_guest_get();
 
     if (e->type != MIG_EVENT_PRECOPY_SETUP) {
         mg->migrating = false;      /* done or failed */
@@ -75,8 +93,14 @@ int mktme_wire_pre_save(MktmeGuest *mg)
 {
     Error *err = NULL;
 
-    if (mg->migrating) {
-        return 0;           /* judged when it started */
+    /*
+     * Judged when it started, if this is that migration saving its
+     * state (precopy and postcopy completion, background snapshots and
+     * COLO save from the migration thread); anything else saving now
+     * (xen-save-devices-state during a migration, savevm) is judged here.
+     */
+    if (mg->migrating && migration_thread_is_self()) {
+        return 0;
     }
     if (mktme_wire_plain(mg, "a snapshot", &err) < 0) {
         error_report_err(err);
@@ -85,12 +109,18 @@ int mktme_wire_pre_save(MktmeGuest *mg)
     return 0;
 }
 
+/* Every migration mode: cpr-reboot and cpr-transfer save the state too */
 void mktme_wire_init(MktmeGuest *mg)
 {
-    migration_add_notifier(&mg->wire_notifier, mktme_wire_notify);
+    for (int m = 0; m < MIG_MODE__MAX; m++) {
+        migration_add_notifier_mode(&mg->wire_notifier[m],
+                                    mktme_wire_notify, m);
+    }
 }
 
 void mktme_wire_cleanup(MktmeGuest *mg)
 {
-    migration_remove_notifier(&mg->wire_notifier);
+    for (int m = 0; m < MIG_MODE__MAX; m++) {
+        migration_remove_notifier(&mg->wire_notifier[m]);
+    }
 }

@@ -20,6 +20,7 @@
 
 #include "qom/object.h"
 #include "qemu/notify.h"
+#include "qapi/qapi-types-migration.h"
 #include "exec/hwaddr.h"
 #include "exec/memory.h"
 #include "exec/ramlist.h"
@@ -99,7 +100,7 @@ struct MktmeGuest {
     RAMBlockNotifier ram_notifier;
     Notifier machine_done;
     Error *migration_blocker;
-    NotifierWithReturn wire_notifier;   /* mktme-wire.c */
+    NotifierWithReturn wire_notifier[MIG_MODE__MAX];    /* mktme-wire.c */
     bool migrating;             /* a migration judged by wire_notifier */
     bool plain_warned;
 
@@ -175,13 +176,13 @@ void mktme_mc_update(MktmeGuest *mg);
 /* Held around changes of the key table (PCONFIG) */
 void mktme_mc_lock(MktmeGuest *mg);
 void mktme_mc_unlock(MktmeGuest *mg);
-/* Read @len bytes of the DRAM image E_0(R) at @pa (64-byte aligned). */
 /*
  * A 64-byte line written whole through the KeyID in @addr's KeyID bits
  * (MOVDIR64B): R := D_0(E_k(P)), no read of the old line.  False for
  * KeyID 0 and for lines that are not RAM (the caller stores them).
  */
 bool mktme_mc_write_line(MktmeGuest *mg, hwaddr addr, const uint64_t *line);
+/* Read @len bytes of the DRAM image E_0(R) at @pa (64-byte aligned). */
 bool mktme_mc_dram_read(MktmeGuest *mg, hwaddr pa, uint8_t *buf,
                         size_t len, Error **errp);
 

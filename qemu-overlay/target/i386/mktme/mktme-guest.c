@@ -30,7 +30,8 @@
 #include "system/kvm.h"
 #include "system/qtest.h"
 #include "system/tcg.h"
-#include "mktme-compat.h"
+#include "exec/memory.h"
+#include "exec/ramblock.h"
 #include "migration/blocker.h"
 #include "migration/vmstate.h"
 #include "mktme.h"
@@ -556,7 +557,7 @@ static void mktme_guest_set_shadow_size(Object *obj, Visitor *v,
     visit_type_size(v, name, &MKTME_GUEST(obj)->shadow_size, errp);
 }
 
-static void mktme_guest_class_init(ObjectClass *oc, MktmeClassData data)
+static void mktme_guest_class_init(ObjectClass *oc, void *data)
 {
     ConfidentialGuestSupportClass *cgsc = CONFIDENTIAL_GUEST_SUPPORT_CLASS(oc);
     UserCreatableClass *ucc = USER_CREATABLE_CLASS(oc);

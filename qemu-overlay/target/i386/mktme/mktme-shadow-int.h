@@ -33,8 +33,9 @@
 #include "qemu/thread.h"
 #include "qemu/qht.h"
 #include "exec/ramlist.h"
-#include "mktme-compat.h"
+#include "exec/ramblock.h"
 #include "hw/core/cpu.h"
+#include "exec/exec-all.h"
 #include "system/runstate.h"
 #include "mktme.h"
 

@@ -9,7 +9,9 @@
  * those bytes with host system calls on mapped guest memory:
  * preadv/pwritev (aio=threads), io_uring, Linux AIO with O_DIRECT,
  * send() on a UDP socket; it discards ballooned pages with madvise() or
- * fallocate().  Every request must
+ * fallocate().  Other variants eject a DIMM whose pages the guest used
+ * through KeyID 1, or unplug such a virtio-mem block (discarded) and
+ * plug it again.  Every request must
  * complete with the exact status, and every byte the guest reads back
  * through KeyID 0 and KeyID 1, every byte of RAM, of the disk image and
  * of the datagrams must be what the memory model says (checked against
@@ -34,6 +36,7 @@
 #include "qobject/qdict.h"
 #include "libqtest.h"
 #include "standard-headers/linux/virtio_blk.h"
+#include "standard-headers/linux/virtio_mem.h"
 #include "mktme-oracle.h"
 #include "mktme-dma-guest-blob.h"
 #include "mktme-dma-guest/results.h"
@@ -44,6 +47,7 @@
 #define GUEST_ARGS \
     "-machine q35 -accel tcg -cpu max,vendor=GenuineIntel,phys-bits=46 " \
     "-m 256M -nodefaults -no-reboot "
+#define RAM_SIZE        (256ULL << 20)  /* GUEST_ARGS' -m */
 #define MKTME_ARGS \
     "-object secret,id=s0,data=" KEY0_B64 ",format=base64 " \
     "-object mktme-guest,id=k0,guest-visible=on,key-secret=s0,keyid-bits=6"
@@ -60,6 +64,8 @@
 #define TIME_LIMIT_S    120
 #define NET_WAIT_S      5       /* for datagrams after the guest is done */
 #define VS_ALL          7       /* ACKNOWLEDGE | DRIVER | DRIVER_OK */
+#define VS_MODERN       (VS_ALL | VIRTIO_CONFIG_S_FEATURES_OK)
+#define VPCI_CAPS       0x16    /* 1 << cfg_type: common, notify, device */
 
 /*
  * One QEMU run: virtio-blk with an aio backend, or virtio-net over a
@@ -69,6 +75,7 @@
 typedef struct Variant {
     const char *aio;
     const char *dimm;   /* DIMM unplug, a DIMM of this backend (@aio NULL) */
+    const char *vmem;   /* virtio-mem unplug, of this backend (@aio NULL) */
     const char *mem;
     bool fast;
     bool wt;            /* fast, with shadow-write-back=off */
@@ -305,6 +312,16 @@ static char *qemu_args(Run *run, const char *img, const char *disk,
                               "memdev=mem1,addr=0x%llx", v->dimm,
                               strcmp(v->dimm, "memory-backend-ram") ?
                               ",share=on" : "", MKD_DIMM_PA);
+    } else if (v->vmem) {
+        dev = g_strdup_printf("-m maxmem=%llu -object %s,id=vmem0,size=%llu%s "
+                              "-device virtio-mem-pci,id=vm0,memdev=vmem0,"
+                              "requested-size=%llu,block-size=%llu,"
+                              "memaddr=0x%llx", RAM_SIZE + MKD_VMEM_REGION,
+                              v->vmem, MKD_VMEM_REGION,
+                              !strcmp(v->vmem, "memory-backend-ram") ? "" :
+                              !strcmp(v->vmem, "memory-backend-file") ?
+                              ",share=on,mem-path=/dev/shm" : ",share=on",
+                              MKD_VMEM_BLOCK, MKD_VMEM_BLOCK, MKD_VMEM_PA);
     } else if (v->aio) {
         dev = g_strdup_printf("-drive file=%s,if=none,id=d0,format=raw,"
                               "aio=%s%s -device virtio-blk-pci,drive=d0,"
@@ -346,7 +363,7 @@ static void run_start(Run *run)
     run->log_fd = tmp_file("mktme-dma-guest-XXXXXX.log", &log_path);
     if (run->v->aio) {
         disk_path = make_disk(run);
-    } else if (!run->v->dimm) {
+    } else if (!run->v->dimm && !run->v->vmem) {
         udp_tx = make_udp(run);
     }
     args = qemu_args(run, img_path, disk_path, udp_tx, log_path);
@@ -523,7 +540,11 @@ static void check_devices(Run *run)
     check_u64(run, r->pconfig_vector, MKD_NO_FAULT,
               "PCONFIG of KeyID 1: vector");
     check_u64(run, r->pconfig_rax, 0, "PCONFIG of KeyID 1: RAX");
-    if (run->v->dimm) {
+    if (!run->v->vmem) {
+        check_u64(run, r->vmem_bdf, MKD_NO_DEV,
+                  "virtio-mem found (none expected)");
+    }
+    if (run->v->dimm || run->v->vmem) {
         check_u64(run, r->blk_bdf, MKD_NO_DEV,
                   "virtio-blk found (none expected)");
         check_u64(run, r->net_bdf, MKD_NO_DEV,
@@ -584,7 +605,7 @@ static void check_fast_path(Run *run)
              "expected on, with shadows filled", off ?: "(none)", fills);
     } else if (!strcmp(run->v->mem, "anon") && !run->v->wt &&
                g_strcmp0(run->v->dimm, "memory-backend-memfd") &&
-               !qdict_get_int(fp, "write-backs")) {
+               !run->v->vmem && !qdict_get_int(fp, "write-backs")) {
         /* Private RAM: the pages DMA read were written back first */
         fail(run, "fast path: no line written back from private RAM");
     } else if ((strcmp(run->v->mem, "anon") || run->v->wt) &&
@@ -675,22 +696,33 @@ static void check_disk(Run *run, Expect *e)
     check_mem(run, got, exp, DISK_SIZE, "the whole disk image");
 }
 
-/* Wait for the guest's dimm_stage to reach @stage */
-static void dimm_stage_wait(Run *run, uint64_t stage)
+/*
+ * Wait for the guest's stage counter at @off in MkdResults to reach
+ * @stage: false if QEMU died, the guest finished first or timed out.
+ */
+static bool stage_wait(Run *run, size_t off, uint64_t stage)
 {
     int64_t deadline = g_get_monotonic_time() +
                        TIME_LIMIT_S * G_TIME_SPAN_SECOND;
 
-    while (qtest_readq(run->qts, MKD_RESULTS_PA +
-                       offsetof(MkdResults, dimm_stage)) < stage) {
+    while (qtest_readq(run->qts, MKD_RESULTS_PA + off) < stage) {
         if (!qtest_probe_child(run->qts) ||
             qtest_readq(run->qts, MKD_RESULTS_PA +
                         offsetof(MkdResults, done)) ||
             g_get_monotonic_time() > deadline) {
-            dump_log(run);
-            g_error("the guest did not reach DIMM stage %" PRIu64, stage);
+            return false;
         }
         g_usleep(10 * 1000);
+    }
+    return true;
+}
+
+/* Wait for the guest's dimm_stage to reach @stage */
+static void dimm_stage_wait(Run *run, uint64_t stage)
+{
+    if (!stage_wait(run, offsetof(MkdResults, dimm_stage), stage)) {
+        dump_log(run);
+        g_error("the guest did not reach DIMM stage %" PRIu64, stage);
     }
 }
 
@@ -776,13 +808,229 @@ static void check_dimm(Run *run)
     qobject_unref(rsp);
 }
 
+/* query-mktme's fast-path counters */
+typedef struct FastPathCounts {
+    int64_t fills, refreshes, wb_slots, write_backs;
+} FastPathCounts;
+
+static void fast_path_counts(Run *run, FastPathCounts *c)
+{
+    QDict *rsp = qtest_qmp(run->qts, "{'execute': 'query-mktme'}");
+    QDict *fp = qdict_get_qdict(qdict_get_qdict(rsp, "return"), "fast-path");
+
+    *c = (FastPathCounts) {
+        .fills = qdict_get_int(fp, "fills"),
+        .refreshes = qdict_get_int(fp, "refreshes"),
+        .wb_slots = qdict_get_int(fp, "write-back-slots"),
+        .write_backs = qdict_get_int(fp, "write-backs"),
+    };
+    qobject_unref(rsp);
+}
+
+static bool vmem_stage_wait(Run *run, uint64_t stage)
+{
+    if (!stage_wait(run, offsetof(MkdResults, vmem_stage), stage)) {
+        fail(run, "virtio-mem: the guest did not reach stage %" PRIu64
+             " (what it did see is below)", stage);
+        return false;
+    }
+    return true;
+}
+
+static void vmem_go(Run *run, uint64_t step)
+{
+    qtest_writeq(run->qts, MKD_RESULTS_PA + offsetof(MkdResults, vmem_go),
+                 step);
+}
+
+/*
+ * The guest plugs a virtio-mem block and uses its first pages through
+ * KeyID 1 (shadows: fills grew; write-back ones in private RAM only),
+ * unplugs it (QEMU discards it) and plugs it again: R must then be
+ * zeroes, and no write-back of a shadow of before the unplug may change
+ * that.
+ */
+static void vmem_drive(Run *run)
+{
+    const size_t len = MKD_VMEM_PAGES * MKD_PAGE;
+    bool shared = strcmp(run->v->vmem, "memory-backend-ram");
+    g_autofree uint8_t *ram = g_malloc(len);
+    g_autofree uint8_t *zero = g_malloc0(len);
+    FastPathCounts c0, c1, c2;
+
+    if (!vmem_stage_wait(run, 1)) {
+        return;
+    }
+    fast_path_counts(run, &c0);
+    vmem_go(run, 1);
+    if (!vmem_stage_wait(run, 2)) {
+        return;
+    }
+    fast_path_counts(run, &c1);
+    if (run->v->fast && c1.fills <= c0.fills) {
+        fail(run, "virtio-mem: no shadow filled for the pages written and "
+             "read back through KeyID 1 (fills: %" PRId64 " before, %"
+             PRId64 " after)", c0.fills, c1.fills);
+    }
+    if (shared && c1.wb_slots != c0.wb_slots) {
+        fail(run, "virtio-mem: write-back slots %" PRId64 " -> %" PRId64
+             " for pages of shared RAM (%s), expected none", c0.wb_slots,
+             c1.wb_slots, run->v->vmem);
+    } else if (!shared && run->v->fast && !run->v->wt &&
+               c1.wb_slots - c0.wb_slots != MKD_VMEM_KID1_PAGES) {
+        /* What a write-back could undo the discard with */
+        fail(run, "virtio-mem: write-back slots %" PRId64 " -> %" PRId64
+             " for the %d pages of private RAM used through KeyID 1 only, "
+             "expected one each", c0.wb_slots, c1.wb_slots,
+             MKD_VMEM_KID1_PAGES);
+    }
+    vmem_go(run, 2);
+    if (!vmem_stage_wait(run, 3)) {
+        return;
+    }
+    fast_path_counts(run, &c2);
+    qtest_memread(run->qts, MKD_VMEM_PA, ram, len);
+    check_mem(run, ram, zero, len, "virtio-mem, the block unplugged and "
+              "plugged again: RAM (KeyID 0) before the guest reads it "
+              "(discarded: zeroes; no shadow of before written back)");
+    if (g_test_verbose() || run->failures) {
+        g_printerr("virtio-mem: fills %" PRId64 " -> %" PRId64 " for the "
+                   "pages, write-back slots %" PRId64 " -> %" PRId64
+                   "; the unplug and the new plug: %" PRId64 " refreshes, %"
+                   PRId64 " lines written back\n", c0.fills,
+                   c1.fills, c0.wb_slots, c1.wb_slots,
+                   c2.refreshes - c1.refreshes,
+                   c2.write_backs - c1.write_backs);
+    }
+    vmem_go(run, 3);
+}
+
+static const char *vmem_resp_name(uint64_t t)
+{
+    switch (t) {
+    case VIRTIO_MEM_RESP_ACK:
+        return "VIRTIO_MEM_RESP_ACK";
+    case VIRTIO_MEM_RESP_NACK:
+        return "VIRTIO_MEM_RESP_NACK";
+    case VIRTIO_MEM_RESP_BUSY:
+        return "VIRTIO_MEM_RESP_BUSY";
+    case VIRTIO_MEM_RESP_ERROR:
+        return "VIRTIO_MEM_RESP_ERROR";
+    case 0xffff:
+        return "response not written";
+    case MKD_TIMEOUT:
+        return "no completion: the guest timed out";
+    case MKD_NOT_RUN:
+        return "not sent";
+    }
+    return "unknown";
+}
+
+/* The virtio-mem device as the guest found it, its requests, the block */
+static void check_vmem(Run *run)
+{
+    static const char *const req[MKD_VMEM_NREQ] = {
+        "plug of the first block", "unplug of the block",
+        "plug of the block again",
+    };
+    static const uint64_t plugged[MKD_VMEM_NREQ] = {
+        MKD_VMEM_BLOCK, 0, MKD_VMEM_BLOCK,
+    };
+    const MkdResults *r = run->r;
+    const size_t len = MKD_VMEM_PAGES * MKD_PAGE;
+    g_autofree uint8_t *zero = g_malloc0(len);
+    g_autofree uint8_t *k1 = g_malloc(len);
+    g_autofree uint8_t *r_end = g_malloc0(len);
+    g_autofree uint8_t *ram = g_malloc(len);
+    QDict *rsp;
+
+    if (r->vmem_bdf == MKD_NO_DEV) {
+        fail(run, "no virtio-mem PCI function (%04x:%04x) found",
+             0x1af4, 0x1040 + VIRTIO_ID_MEM);
+        return;
+    }
+    check_u64(run, r->vmem_caps & VPCI_CAPS, VPCI_CAPS, "virtio-mem: its "
+              "vendor capabilities (1 << cfg_type: common, notify, device)");
+    check_u64(run, r->vmem_bar, 4, "virtio-mem: the BAR of its capabilities "
+              "(0xff: not all in one)");
+    check_u64(run, r->vmem_bar_addr, MKD_VMEM_BAR, "virtio-mem: BAR%llu "
+              "read back", r->vmem_bar);
+    check_u64(run, r->vmem_features & 1ULL << VIRTIO_F_VERSION_1,
+              1ULL << VIRTIO_F_VERSION_1, "virtio-mem: VIRTIO_F_VERSION_1 "
+              "offered (features 0x%llx)", r->vmem_features);
+    check_u64(run, r->vmem_features_ok, VIRTIO_CONFIG_S_ACKNOWLEDGE |
+              VIRTIO_CONFIG_S_DRIVER | VIRTIO_CONFIG_S_FEATURES_OK,
+              "virtio-mem: device status after FEATURES_OK (features 0x%llx "
+              "offered, 0x%llx taken)", r->vmem_features,
+              r->vmem_driver_features);
+    check_queue_size(run, "virtio-mem queue 0", r->vmem_queue_size);
+    check_u64(run, r->vmem_status, VS_MODERN, "virtio-mem: device status "
+              "after DRIVER_OK");
+    check_u64(run, r->vmem_block_size, MKD_VMEM_BLOCK, "virtio-mem: "
+              "block_size");
+    check_u64(run, r->vmem_addr, MKD_VMEM_PA, "virtio-mem: addr");
+    check_u64(run, r->vmem_region_size, MKD_VMEM_REGION, "virtio-mem: "
+              "region_size");
+    if (r->vmem_usable_size < MKD_VMEM_BLOCK ||
+        r->vmem_usable_size > MKD_VMEM_REGION) {
+        fail(run, "virtio-mem: usable_region_size 0x%llx, not in 0x%llx.."
+             "0x%llx", r->vmem_usable_size, MKD_VMEM_BLOCK, MKD_VMEM_REGION);
+    }
+    check_u64(run, r->vmem_requested_size, MKD_VMEM_BLOCK, "virtio-mem: "
+              "requested_size");
+    check_u64(run, r->vmem_plugged_size, 0, "virtio-mem: plugged_size "
+              "before the first plug");
+    for (int i = 0; i < MKD_VMEM_NREQ; i++) {
+        if (r->vmem_resp[i] != VIRTIO_MEM_RESP_ACK) {
+            fail(run, "virtio-mem: %s: response 0x%llx (%s), expected %d "
+                 "(VIRTIO_MEM_RESP_ACK)", req[i], r->vmem_resp[i],
+                 vmem_resp_name(r->vmem_resp[i]), VIRTIO_MEM_RESP_ACK);
+            continue;
+        }
+        check_u64(run, r->vmem_used_len[i], sizeof(struct virtio_mem_resp),
+                  "virtio-mem: %s: used ring element len", req[i]);
+        check_u64(run, r->vmem_plugged[i], plugged[i], "virtio-mem: %s: "
+                  "plugged_size after it", req[i]);
+    }
+    check_u64(run, r->vmem_timeout, 0, "virtio-mem: the guest timed out "
+              "waiting for step");
+    check_u64(run, r->vmem_mismatch, 0, "virtio-mem: bytes not read back "
+              "as written through KeyID 1 and KeyID 0, before the unplug");
+    check_u64(run, r->vmem_stage, 4, "virtio-mem: the guest's last stage");
+    if (r->vmem_stage != 4) {
+        return;
+    }
+    check_mem(run, r->vmem_view[1], zero, len, "virtio-mem, the block "
+              "plugged again: the pages through KeyID 0 (discarded: zeroes)");
+    read_of_r(MKD_VMEM_PA, k1, zero, len);
+    check_mem(run, r->vmem_view[0], k1, len, "virtio-mem, the block plugged "
+              "again: the pages through KeyID 1 (D_1(E_0(0)), not the "
+              "shadows of before the unplug)");
+    for (size_t i = 0; i < MKD_VMEM_K0_LEN; i++) {
+        r_end[MKD_VMEM_K0_OFF + i] = mkd_pattern(MKD_VMEM_SCEN3, i);
+    }
+    read_of_r(MKD_VMEM_PA, k1, r_end, len);
+    check_mem(run, r->vmem_view[2], k1, len, "virtio-mem, the block plugged "
+              "again: the pages through KeyID 1 after 0x%x bytes at +0x%x "
+              "written through KeyID 0 (D_1(E_0(R)): shadows refreshed)",
+              MKD_VMEM_K0_LEN, MKD_VMEM_K0_OFF);
+    qtest_memread(run->qts, MKD_VMEM_PA, ram, len);
+    check_mem(run, ram, r_end, len, "virtio-mem: RAM at the end (zeroes "
+              "but for the bytes written through KeyID 0)");
+    rsp = qtest_qmp(run->qts, "{'execute': 'query-mktme'}");
+    check_u64(run, qdict_get_int(qdict_get_qdict(rsp, "return"),
+                                 "encrypted-memory"),
+              RAM_SIZE + MKD_VMEM_REGION, "query-mktme encrypted-memory");
+    qobject_unref(rsp);
+}
+
 static bool for_run(const Variant *v, const MkdScenario *s)
 {
     switch (s->type) {
     case MKD_BALLOON:
         return true;
     case MKD_NET_TX:
-        return !v->aio && !v->dimm;
+        return !v->aio && !v->dimm && !v->vmem;
     default:
         return v->aio != NULL;
     }
@@ -796,6 +1044,8 @@ static void run_variant(const Variant *v)
     run_start(&run);
     if (v->dimm) {
         dimm_drive(&run);
+    } else if (v->vmem) {
+        vmem_drive(&run);
     }
     if (!run_wait(&run)) {
         fail(&run, "QEMU died before the guest was done (its last words "
@@ -820,6 +1070,8 @@ static void run_variant(const Variant *v)
     }
     if (v->dimm) {
         check_dimm(&run);
+    } else if (v->vmem) {
+        check_vmem(&run);
     } else if (!v->aio) {
         check_frames(&run, e);
     }
@@ -951,6 +1203,20 @@ static void add_dimm_variant(const char *be, bool fast, bool wt)
     qtest_add_data_func_full(v->path, v, test_variant, variant_free);
 }
 
+/* virtio-mem unplug: a region of backend type @be, the fast path on */
+static void add_vmem_variant(const char *be)
+{
+    Variant *v = g_new(Variant, 1);
+
+    *v = (Variant) {
+        .vmem = be,
+        .mem = "anon", .fast = true,
+        .path = g_strdup_printf("/mktme-dma/virtio-mem/%s",
+                                be + strlen("memory-backend-")),
+    };
+    qtest_add_data_func_full(v->path, v, test_variant, variant_free);
+}
+
 int main(int argc, char **argv)
 {
     static const char *const aios[] = { "threads", "io_uring", "native" };
@@ -985,5 +1251,8 @@ int main(int argc, char **argv)
     add_dimm_variant("memory-backend-ram", false, false);
     add_dimm_variant("memory-backend-ram", true, true);
     add_dimm_variant("memory-backend-memfd", true, false);
+    add_vmem_variant("memory-backend-ram");
+    add_vmem_variant("memory-backend-memfd");
+    add_vmem_variant("memory-backend-file");
     return g_test_run();
 }

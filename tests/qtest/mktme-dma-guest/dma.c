@@ -2,9 +2,11 @@
  * TME-MK DMA guest: device I/O into and out of pages used through
  * KeyID 1, for mktme-dma-test.c.  It programs KeyID 1 with PCONFIG,
  * finds a legacy (transitional) virtio-blk and/or virtio-net PCI
- * function and a virtio-balloon one by scanning configuration space, gives it an I/O BAR, drives
- * one virtqueue by polling (no interrupts), and runs the scenarios of
- * results.h, recording what it sees in MkdResults at MKD_RESULTS_PA.
+ * function and a virtio-balloon one by scanning configuration space,
+ * gives it an I/O BAR, drives one virtqueue by polling (no interrupts),
+ * and runs the scenarios of results.h, recording what it sees in
+ * MkdResults at MKD_RESULTS_PA.  It also ejects a DIMM, and unplugs a
+ * virtio-mem block (vmem.c).
  * Runs in long mode, ring 0, identity-mapped 0..1 GiB (boot.S); the
  * KeyID 1 window at WIN1 maps 0..1 GiB to (1 << 40) | pa.
  *
@@ -12,11 +14,7 @@
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
 
-#include <stdbool.h>
-#include <stdint.h>
-#include <stddef.h>
-#include "results.h"
-#include "boot.h"
+#include "dma.h"
 #include "guest-lib.h"
 
 _Static_assert(MKD_NSCEN <= MKD_NSCEN_MAX, "too many scenarios");
@@ -25,23 +23,15 @@ _Static_assert(sizeof(MkdResults) <= MKD_BLK_RING_PA - MKD_RESULTS_PA,
 
 #define MSR_TME_ACTIVATE    0x982
 
-#define PG_PRW  7ULL            /* present, writable, user */
-#define PG_PS   0x80ULL
-#define KID1    (1ULL << 40)
-#define WIN1    (1ULL << 39)    /* PML4[1]: KeyID 1 view of 0..1 GiB */
-
 #define CMD_DIRECT  0
 #define ALG128      (1u << 8)
 
 /* PCI configuration mechanism #1 */
 #define PCI_ADDR    0xcf8
 #define PCI_DATA    0xcfc
-#define PCI_VENDOR_VIRTIO   0x1af4
 #define PCI_DEV_VIRTIO_NET  0x1000  /* transitional (legacy) IDs */
 #define PCI_DEV_VIRTIO_BLK  0x1001
 #define PCI_DEV_VIRTIO_BALLOON  0x1002
-#define PCI_COMMAND_IO      1
-#define PCI_COMMAND_MASTER  4
 
 /* Legacy virtio PCI registers (virtio 0.9.5), offsets in BAR0 */
 #define VP_HOST_FEATURES    0x00
@@ -53,47 +43,16 @@ _Static_assert(sizeof(MkdResults) <= MKD_BLK_RING_PA - MKD_RESULTS_PA,
 #define VP_STATUS           0x12
 #define VP_CONFIG           0x14    /* without MSI-X */
 
-#define VS_ACK          1
-#define VS_DRIVER       2
-#define VS_DRIVER_OK    4
-
-#define VRING_DESC_F_NEXT       1
-#define VRING_DESC_F_WRITE      2
-#define VRING_AVAIL_F_NO_INTERRUPT  1
-
 #define VIRTIO_BLK_T_IN     0
 #define VIRTIO_BLK_T_OUT    1
 #define NET_TX_QUEUE        1
 #define BALLOON_INFLATE_QUEUE   0
 #define NET_HDR_LEN         10      /* struct virtio_net_hdr, no features */
 
-/* Polling gives up after this many TSC cycles (seconds on any host) */
-#define IO_TIMEOUT_CYCLES   (1ULL << 35)
-
-typedef struct VringDesc {
-    uint64_t addr;
-    uint32_t len;
-    uint16_t flags, next;
-} VringDesc;
-
-typedef struct VringUsedElem {
-    uint32_t id, len;
-} VringUsedElem;
-
-/* One virtqueue in the legacy layout (4 KiB alignment) */
-typedef struct Vq {
-    uint16_t io, index, size, avail_idx, used_idx;
-    VringDesc *desc;
-    uint16_t *avail;            /* flags, idx, ring[size], used_event */
-    uint16_t *used;             /* flags, idx, then VringUsedElem[size] */
-} Vq;
-
 typedef struct BlkReqHdr {
     uint32_t type, ioprio;
     uint64_t sector;
 } BlkReqHdr;
-
-static MkdResults *const res = (MkdResults *)MKD_RESULTS_PA;
 
 static IdtEntry idt[32] __attribute__((aligned(16)));
 static uint8_t pcs[256] __attribute__((aligned(256)));  /* PCONFIG struct */
@@ -133,20 +92,16 @@ static inline void outw(uint16_t port, uint16_t v)
     asm volatile("outw %0, %1" : : "a"(v), "Nd"(port));
 }
 
-static inline uint64_t rdtsc(void)
+void note(const char *what, uint64_t v)
 {
-    uint32_t lo, hi;
-
-    asm volatile("rdtsc" : "=a"(lo), "=d"(hi));
-    return (uint64_t)hi << 32 | lo;
+    puts_dbg("  ");
+    puts_dbg(what);
+    puts_dbg(" ");
+    puthex(v);
+    puts_dbg("\n");
 }
 
-static inline void mb(void)
-{
-    asm volatile("mfence" : : : "memory");
-}
-
-static void stage(const char *name)
+void stage(const char *name)
 {
     res->stage++;
     puts_dbg("mktme-dma-guest: ");
@@ -195,6 +150,20 @@ static void map_kid1_window(void)
     asm volatile("mov %0, %%cr3" : : "r"((uint64_t)boot_pml4) : "memory");
 }
 
+void map_gib(uint64_t pa, uint64_t pd[512], uint64_t win_pd[512])
+{
+    uint64_t *pdpt = (uint64_t *)(boot_pml4[0] & ~0xfffULL);
+    uint64_t gib = pa & ~((1ULL << 30) - 1);
+
+    for (uint64_t i = 0; i < 512; i++) {
+        pd[i] = (gib + (i << 21)) | PG_PS | PG_PRW;
+        win_pd[i] = KID1 | (gib + (i << 21)) | PG_PS | PG_PRW;
+    }
+    pdpt[gib >> 30] = (uint64_t)pd | PG_PRW;
+    win_pdpt[gib >> 30] = (uint64_t)win_pd | PG_PRW;
+    asm volatile("mov %0, %%cr3" : : "r"((uint64_t)boot_pml4) : "memory");
+}
+
 /* PCONFIG leaf 0: KeyID 1, SET_KEY_DIRECT, AES-XTS-128 */
 static void program_kid1(void)
 {
@@ -218,26 +187,26 @@ static uint32_t pci_addr(uint32_t bdf, uint32_t off)
     return 0x80000000u | bdf << 8 | (off & 0xfc);
 }
 
-static uint32_t pci_read32(uint32_t bdf, uint32_t off)
+uint32_t pci_read32(uint32_t bdf, uint32_t off)
 {
     outl(PCI_ADDR, pci_addr(bdf, off));
     return inl(PCI_DATA);
 }
 
-static void pci_write32(uint32_t bdf, uint32_t off, uint32_t v)
+void pci_write32(uint32_t bdf, uint32_t off, uint32_t v)
 {
     outl(PCI_ADDR, pci_addr(bdf, off));
     outl(PCI_DATA, v);
 }
 
-static void pci_write16(uint32_t bdf, uint32_t off, uint16_t v)
+void pci_write16(uint32_t bdf, uint32_t off, uint16_t v)
 {
     outl(PCI_ADDR, pci_addr(bdf, off));
     outw(PCI_DATA + (off & 2), v);
 }
 
 /* Bus 0, function 0 of each slot: the BDF of @dev, or MKD_NO_DEV */
-static uint32_t pci_find(uint16_t dev)
+uint32_t pci_find(uint16_t dev)
 {
     for (uint32_t slot = 0; slot < 32; slot++) {
         uint32_t id = pci_read32(slot << 3, 0);
@@ -297,8 +266,7 @@ static bool vp_init(Vq *vq, uint16_t io, uint16_t index, uint64_t ring,
     return true;
 }
 
-static void vq_desc(Vq *vq, unsigned i, uint64_t pa, uint32_t len,
-                    uint16_t flags)
+void vq_desc(Vq *vq, unsigned i, uint64_t pa, uint32_t len, uint16_t flags)
 {
     vq->desc[i] = (VringDesc) {
         .addr = pa, .len = len, .flags = flags, .next = i + 1,
@@ -309,7 +277,7 @@ static void vq_desc(Vq *vq, unsigned i, uint64_t pa, uint32_t len,
  * Make the chain at descriptor 0 available, notify, poll the used ring.
  * Returns false on a timeout.
  */
-static bool vq_run(Vq *vq, MkdScenResult *r)
+bool vq_run(Vq *vq, MkdScenResult *r)
 {
     uint64_t used_idx = (uint64_t)&vq->used[1];
     VringUsedElem *ue;
@@ -321,7 +289,11 @@ static bool vq_run(Vq *vq, MkdScenResult *r)
     vq->avail[1] = vq->avail_idx;
     mb();
     t0 = rdtsc();
-    outw(vq->io + VP_QUEUE_NOTIFY, vq->index);
+    if (vq->notify) {
+        stn(vq->notify, 2, vq->index);
+    } else {
+        outw(vq->io + VP_QUEUE_NOTIFY, vq->index);
+    }
     while (ldn(used_idx, 2) == vq->used_idx) {
         if (rdtsc() - t0 > IO_TIMEOUT_CYCLES) {
             r->cycles = rdtsc() - t0;
@@ -534,7 +506,6 @@ static bool dimm_wait(uint64_t v)
 static void dimm_tests(void)
 {
     uint64_t pa = MKD_DIMM_PA + MKD_DIMM_OFF;
-    uint64_t *pdpt = (uint64_t *)(boot_pml4[0] & ~0xfffULL);
     size_t len = MKD_DIMM_PAGES * MKD_PAGE;
 
     outl(MKD_MHP_BASE, 0);
@@ -548,13 +519,7 @@ static void dimm_tests(void)
     }
     stage("DIMM: pages through KeyID 1 and KeyID 0");
     /* 4..5 GiB: identity, and at WIN1 + 4 GiB through KeyID 1 */
-    for (uint64_t i = 0; i < 512; i++) {
-        dimm_pd[i] = (MKD_DIMM_PA + (i << 21)) | PG_PS | PG_PRW;
-        dimm_win_pd[i] = KID1 | (MKD_DIMM_PA + (i << 21)) | PG_PS | PG_PRW;
-    }
-    pdpt[MKD_DIMM_PA >> 30] = (uint64_t)dimm_pd | PG_PRW;
-    win_pdpt[MKD_DIMM_PA >> 30] = (uint64_t)dimm_win_pd | PG_PRW;
-    asm volatile("mov %0, %%cr3" : : "r"((uint64_t)boot_pml4) : "memory");
+    map_gib(MKD_DIMM_PA, dimm_pd, dimm_win_pd);
     for (size_t i = 0; i < len; i++) {
         unsigned kid1 = i < MKD_DIMM_KID1_PAGES * MKD_PAGE;
         uint64_t va = (kid1 ? WIN1 : 0) + pa + i;
@@ -606,6 +571,9 @@ void guest_main(void)
     for (unsigned i = 0; i < MKD_NSCEN_MAX; i++) {
         res->scen[i].status = MKD_NOT_RUN;
     }
+    for (unsigned i = 0; i < MKD_VMEM_NREQ; i++) {
+        res->vmem_resp[i] = MKD_NOT_RUN;
+    }
     res->magic = MKD_MAGIC;
     setup_ring0(idt);
     stage("long mode, IDT, TSS ok; TME-MK and KeyID 1");
@@ -630,6 +598,7 @@ void guest_main(void)
     res->net_bdf = pci_find(PCI_DEV_VIRTIO_NET);
     res->balloon_bdf = pci_find(PCI_DEV_VIRTIO_BALLOON);
     dimm_tests();
+    vmem_tests();
     /* The balloon first: later I/O must not bring its pages back */
     if (res->balloon_bdf != MKD_NO_DEV) {
         balloon_tests();

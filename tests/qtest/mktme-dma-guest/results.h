@@ -140,6 +140,44 @@ static const MkdScenario mkd_scen[] = {
 #define MKD_MHP_BASE        0xa00   /* ACPI memory hotplug registers */
 #define MKD_GONE_WORD       0x5eedf00dcafe1234ULL
 
+/*
+ * virtio-mem unplug with live shadows (a variant with a virtio-mem-pci
+ * device of MKD_VMEM_REGION bytes at MKD_VMEM_PA, blocks of
+ * MKD_VMEM_BLOCK, one block requested, and no other device but the
+ * balloon).  virtio-mem has no legacy interface: the guest drives it as
+ * a modern (virtio 1.0) PCI function, its BAR at MKD_VMEM_BAR, and
+ * plugs the region's first block (vmem_stage 1).  Once the test has
+ * counted the shadows (vmem_go 1), the guest writes MKD_VMEM_PAGES
+ * pages at the start of the block: the first ones through KeyID 1 and
+ * reads them back (shadows), the last through KeyID 0 (vmem_stage 2).
+ * Then (vmem_go 2) it unplugs the block, which QEMU discards, and plugs
+ * it again (vmem_stage 3): the test reads R.  Then (vmem_go 3) the
+ * guest reads the pages through KeyID 1 and KeyID 0 (vmem_view[0],
+ * [1]), writes MKD_VMEM_K0_LEN bytes at MKD_VMEM_K0_OFF through KeyID
+ * 0 and reads the pages through KeyID 1 again (vmem_view[2]).
+ */
+#define MKD_VMEM_PA         0x100000000ULL
+#define MKD_VMEM_REGION     (64ULL << 20)
+#define MKD_VMEM_BLOCK      (2ULL << 20)
+#define MKD_VMEM_BAR        0x20000000ULL   /* above RAM, in the 1:1 map */
+#define MKD_VMEM_RING_PA    0x220000ULL     /* after the balloon's ring */
+#define MKD_VMEM_REQ_PA     (MKD_VMEM_RING_PA + MKD_RING_PAGES * MKD_PAGE)
+#define MKD_VMEM_PAGES      3
+#define MKD_VMEM_KID1_PAGES 2
+#define MKD_VMEM_SCEN       22      /* mkd_pattern()'s scenario numbers */
+#define MKD_VMEM_SCEN2      23
+#define MKD_VMEM_SCEN3      24
+#define MKD_VMEM_K0_OFF     0xf90   /* pages 0 and 1, partial lines */
+#define MKD_VMEM_K0_LEN     0x150
+
+/* MkdResults.vmem_resp[], vmem_used_len[], vmem_plugged[] */
+enum {
+    MKD_VMEM_PLUG,      /* the first block */
+    MKD_VMEM_UNPLUG,    /* it, with the shadows live */
+    MKD_VMEM_REPLUG,    /* it again */
+    MKD_VMEM_NREQ
+};
+
 /* MkdResults.view[][v]: the pages read back after the I/O */
 enum {
     MKD_VIEW_K1,        /* through KeyID 1 (not for controls) */
@@ -183,9 +221,24 @@ typedef struct MkdResults {
     unsigned long long dimm_addr_lo, dimm_addr_hi;
     unsigned long long dimm_mismatch, dimm_mismatch2, dimm_timeout;
     unsigned long long dimm_gone_k1, dimm_gone_k0;
+    unsigned long long vmem_bdf;                /* MKD_NO_DEV: absent */
+    unsigned long long vmem_caps;   /* 1 << cfg_type of each vendor cap */
+    unsigned long long vmem_bar, vmem_bar_addr; /* its BAR: index, read back */
+    unsigned long long vmem_features, vmem_driver_features;
+    unsigned long long vmem_features_ok;        /* status after FEATURES_OK */
+    unsigned long long vmem_queue_size, vmem_status;    /* after DRIVER_OK */
+    unsigned long long vmem_block_size, vmem_addr, vmem_region_size;
+    unsigned long long vmem_usable_size, vmem_requested_size;
+    unsigned long long vmem_plugged_size;       /* before the first plug */
+    unsigned long long vmem_resp[MKD_VMEM_NREQ];    /* response type */
+    unsigned long long vmem_used_len[MKD_VMEM_NREQ];
+    unsigned long long vmem_plugged[MKD_VMEM_NREQ]; /* plugged_size after */
+    unsigned long long vmem_stage, vmem_go;     /* see MKD_VMEM_PA */
+    unsigned long long vmem_mismatch, vmem_timeout;
     MkdScenResult scen[MKD_NSCEN_MAX];
     unsigned char view[MKD_NSCEN_MAX][MKD_NVIEWS][MKD_MAX_PAGES * MKD_PAGE];
     unsigned char dimm_view[2][MKD_DIMM_PAGES * MKD_PAGE];  /* K1, K0 */
+    unsigned char vmem_view[3][MKD_VMEM_PAGES * MKD_PAGE];  /* K1, K0, K1 */
 } MkdResults;
 
 #endif

@@ -893,6 +893,10 @@ static void vmem_drive(Run *run)
     check_mem(run, ram, zero, len, "virtio-mem, the block unplugged and "
               "plugged again: RAM (KeyID 0) before the guest reads it "
               "(discarded: zeroes; no shadow of before written back)");
+    /* The discard refreshed every line of the pages' shadows, once */
+    check_u64(run, c2.refreshes - c1.refreshes,
+              MKD_VMEM_KID1_PAGES * (4096 / 64),
+              "virtio-mem: shadow lines refreshed by the unplug and plug");
     if (g_test_verbose() || run->failures) {
         g_printerr("virtio-mem: fills %" PRId64 " -> %" PRId64 " for the "
                    "pages, write-back slots %" PRId64 " -> %" PRId64

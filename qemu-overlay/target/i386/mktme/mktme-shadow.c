@@ -112,7 +112,7 @@ void shadow_refresh(MktmeShadow *sh, MktmeSlot *s, unsigned off,
     }
     mktme_wipe(buf, len);
     slot_code_changed(sh, i, off, len);
-    qatomic_add(&sh->refreshes, 1);
+    qatomic_add(&sh->refreshes, len / MKTME_LINE_SIZE);
 }
 
 /*

@@ -856,7 +856,7 @@ static void vmem_drive(Run *run)
     bool shared = strcmp(run->v->vmem, "memory-backend-ram");
     g_autofree uint8_t *ram = g_malloc(len);
     g_autofree uint8_t *zero = g_malloc0(len);
-    FastPathCounts c0, c1, c2;
+    FastPathCounts c0, c1, c2, c3;
 
     if (!vmem_stage_wait(run, 1)) {
         return;
@@ -884,6 +884,15 @@ static void vmem_drive(Run *run)
              "expected one each", c0.wb_slots, c1.wb_slots,
              MKD_VMEM_KID1_PAGES);
     }
+    /*
+     * Private RAM: the pages' lines are still only in their write-back
+     * shadows when the block goes, so a write-back could undo the discard.
+     */
+    if (!shared && c1.write_backs != c0.write_backs) {
+        fail(run, "virtio-mem: %" PRId64 " lines written back before the "
+             "unplug, expected none (the scenario needs dirty shadows)",
+             c1.write_backs - c0.write_backs);
+    }
     vmem_go(run, 2);
     if (!vmem_stage_wait(run, 3)) {
         return;
@@ -893,10 +902,17 @@ static void vmem_drive(Run *run)
     check_mem(run, ram, zero, len, "virtio-mem, the block unplugged and "
               "plugged again: RAM (KeyID 0) before the guest reads it "
               "(discarded: zeroes; no shadow of before written back)");
-    /* The discard refreshed every line of the pages' shadows, once */
+    /*
+     * The discard refreshed every line of the pages' shadows (one slot
+     * each: nothing else used them), and reading R wrote back none: the
+     * snapshots were brought up to date with the shadows.
+     */
+    fast_path_counts(run, &c3);
     check_u64(run, c2.refreshes - c1.refreshes,
-              MKD_VMEM_KID1_PAGES * (4096 / 64),
+              MKD_VMEM_KID1_PAGES * (MKD_PAGE / 64),
               "virtio-mem: shadow lines refreshed by the unplug and plug");
+    check_u64(run, c3.write_backs - c1.write_backs, 0,
+              "virtio-mem: lines written back after the discard");
     if (g_test_verbose() || run->failures) {
         g_printerr("virtio-mem: fills %" PRId64 " -> %" PRId64 " for the "
                    "pages, write-back slots %" PRId64 " -> %" PRId64

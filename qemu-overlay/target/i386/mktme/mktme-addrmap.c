@@ -40,7 +40,7 @@
 #include "qemu/error-report.h"
 #include "qapi/error.h"
 #include "qom/object.h"
-#include "exec/memory.h"
+#include "mktme-compat.h"
 #include "hw/boards.h"
 #include "hw/pci/pci_host.h"
 #include "hw/pci/pci_bus.h"

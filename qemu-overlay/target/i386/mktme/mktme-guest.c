@@ -30,8 +30,7 @@
 #include "system/kvm.h"
 #include "system/qtest.h"
 #include "system/tcg.h"
-#include "exec/memory.h"
-#include "exec/ramblock.h"
+#include "mktme-compat.h"
 #include "migration/blocker.h"
 #include "migration/vmstate.h"
 #include "mktme.h"
@@ -557,7 +556,7 @@ static void mktme_guest_set_shadow_size(Object *obj, Visitor *v,
     visit_type_size(v, name, &MKTME_GUEST(obj)->shadow_size, errp);
 }
 
-static void mktme_guest_class_init(ObjectClass *oc, void *data)
+static void mktme_guest_class_init(ObjectClass *oc, MktmeClassData data)
 {
     ConfidentialGuestSupportClass *cgsc = CONFIDENTIAL_GUEST_SUPPORT_CLASS(oc);
     UserCreatableClass *ucc = USER_CREATABLE_CLASS(oc);

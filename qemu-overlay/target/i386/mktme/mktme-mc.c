@@ -22,10 +22,7 @@
 
 #include "qemu/osdep.h"
 #include "qapi/error.h"
-#include "exec/address-spaces.h"
-#include "exec/memory.h"
-#include "exec/ramblock.h"
-#include "exec/exec-all.h"
+#include "mktme-compat.h"
 #include "exec/cputlb.h"
 #include "hw/core/cpu.h"
 #include "system/tcg.h"
@@ -374,7 +371,7 @@ static int mktme_mc_num_indexes(IOMMUMemoryRegion *iommu)
 }
 
 static void mktme_iommu_memory_region_class_init(ObjectClass *klass,
-                                                 void *data)
+                                                 MktmeClassData data)
 {
     IOMMUMemoryRegionClass *imrc = IOMMU_MEMORY_REGION_CLASS(klass);
 

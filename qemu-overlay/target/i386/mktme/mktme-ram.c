@@ -10,7 +10,7 @@
 #include "qemu/osdep.h"
 #include "qapi/error.h"
 #include "qemu/error-report.h"
-#include "exec/ramblock.h"
+#include "mktme-compat.h"
 #include "exec/ramlist.h"
 #include "mktme.h"
 #include "trace.h"

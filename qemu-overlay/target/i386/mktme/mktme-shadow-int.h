@@ -33,9 +33,8 @@
 #include "qemu/thread.h"
 #include "qemu/qht.h"
 #include "exec/ramlist.h"
-#include "exec/ramblock.h"
+#include "mktme-compat.h"
 #include "hw/core/cpu.h"
-#include "exec/exec-all.h"
 #include "system/runstate.h"
 #include "mktme.h"
 

@@ -22,7 +22,7 @@
 #include "qemu/notify.h"
 #include "qapi/qapi-types-migration.h"
 #include "exec/hwaddr.h"
-#include "exec/memory.h"
+#include "mktme-compat.h"
 #include "exec/ramlist.h"
 #include "qapi/qapi-types-mktme-target.h"
 #include "target/i386/confidential-guest.h"

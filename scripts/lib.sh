@@ -44,3 +44,14 @@ PYTHON=${MKTME_PYTHON:-/usr/bin/python3}
 
 die() { echo "error: $*" >&2; exit 1; }
 log() { echo "== $*" >&2; }
+
+# The sanitizers' settings for an ASan/UBSan QEMU (scripts/build
+# --sanitize): any report aborts it.  allow_user_segv_handler: the memory
+# controller's fast path handles SIGSEGV on guest RAM it protects
+# (mktme-shadow.c) and chains the rest.
+ASAN_OPTIONS_MKTME=detect_leaks=0:halt_on_error=1:abort_on_error=1:allow_user_segv_handler=1
+UBSAN_OPTIONS_MKTME=halt_on_error=1:abort_on_error=1:print_stacktrace=1
+# asan_env CMD...: run CMD with those settings
+asan_env() {
+    ASAN_OPTIONS=$ASAN_OPTIONS_MKTME UBSAN_OPTIONS=$UBSAN_OPTIONS_MKTME "$@"
+}

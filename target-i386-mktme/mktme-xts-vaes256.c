@@ -114,43 +114,112 @@ static inline V256_INLINE __m256i pa_x2(uint64_t pa)
     return _mm256_set_epi64x(0, pa + MKTME_LINE_SIZE, 0, pa);
 }
 
+/*
+ * T_0 of @n lines (at most TWEAK_LINES) from @pa on, with tweak key @tk:
+ * line l's four tweaks in tw[2 * l] and tw[2 * l + 1].
+ */
+static inline V256_INLINE void tweaks256(__m256i *tw, RoundKeys tk,
+                                         unsigned nr, uint64_t pa, size_t n)
+{
+    size_t np = (n + 1) / 2, p;
+
+    /* T_0 for 2 lines per YMM, 8 YMMs at a time (a tail: extras) */
+    for (p = 0; p < np; p += 8) {
+        __m256i b[8];
+        int j;
+
+        for (j = 0; j < 8; j++) {
+            b[j] = pa_x2(pa + (p + j) * 2 * MKTME_LINE_SIZE);
+        }
+        if (np - p >= 8) {
+            aes256_n(b, 8, tk, nr, true);
+        } else {
+            for (j = 0; j < (int)(np - p); j++) {
+                aes256_n(&b[j], 1, tk, nr, true);
+            }
+        }
+        for (j = 0; j < 8 && p + j < np; j++) {
+            line_tweaks2(&tw[(p + j) * 4], b[j]);
+        }
+    }
+}
+
 V256_TARGET
 void mktme_xts_vaes256_lines(const MktmeXtsSched *s, bool enc, uint64_t pa,
                              uint8_t *dst, const uint8_t *src, size_t nlines)
 {
-    RoundKeys rk = enc ? s->enc : s->dec, tk = s->twk;
+    RoundKeys rk = enc ? s->enc : s->dec;
     __m256i tw[TWEAK_LINES * 2] NO_AUTO_INIT;
     unsigned nr = s->rounds;
 
     while (nlines) {
-        size_t n = nlines < TWEAK_LINES ? nlines : TWEAK_LINES;
-        size_t np = (n + 1) / 2, p, k;
+        size_t n = nlines < TWEAK_LINES ? nlines : TWEAK_LINES, k;
 
-        /* T_0 for 2 lines per YMM, 8 YMMs at a time (a tail: extras) */
-        for (p = 0; p < np; p += 8) {
-            __m256i b[8];
-            int j;
-
-            for (j = 0; j < 8; j++) {
-                b[j] = pa_x2(pa + (p + j) * 2 * MKTME_LINE_SIZE);
-            }
-            if (np - p >= 8) {
-                aes256_n(b, 8, tk, nr, true);
-            } else {
-                for (j = 0; j < (int)(np - p); j++) {
-                    aes256_n(&b[j], 1, tk, nr, true);
-                }
-            }
-            for (j = 0; j < 8 && p + j < np; j++) {
-                line_tweaks2(&tw[(p + j) * 4], b[j]);
-            }
-        }
+        tweaks256(tw, s->twk, nr, pa, n);
         /* 4 lines (8 YMMs) at a time, then a line at a time */
         for (k = 0; k + 4 <= n; k += 4) {
             xts256_n(dst + k * 64, src + k * 64, &tw[k * 2], 8, rk, nr, enc);
         }
         for (; k < n; k++) {
             xts256_n(dst + k * 64, src + k * 64, &tw[k * 2], 2, rk, nr, enc);
+        }
+        pa += n * MKTME_LINE_SIZE;
+        src += n * MKTME_LINE_SIZE;
+        dst += n * MKTME_LINE_SIZE;
+        nlines -= n;
+    }
+}
+
+/*
+ * n half-lines: XTS-encrypt with @a (tweaks ta), then XTS-decrypt with
+ * @b (tweaks tb), in registers; each byte of @dst is stored once.
+ */
+static inline V256_INLINE void recrypt256_n(uint8_t *dst, const uint8_t *src,
+                                            const __m256i *ta,
+                                            const __m256i *tb, int n,
+                                            RoundKeys ra, unsigned nra,
+                                            RoundKeys rb, unsigned nrb)
+{
+    __m256i b[8];
+    int j;
+
+#pragma GCC unroll 8
+    for (j = 0; j < n; j++) {
+        b[j] = _mm256_xor_si256(
+            _mm256_loadu_si256((const __m256i *)(src + 32 * j)), ta[j]);
+    }
+    aes256_n(b, n, ra, nra, true);
+#pragma GCC unroll 8
+    for (j = 0; j < n; j++) {
+        b[j] = _mm256_xor_si256(b[j], _mm256_xor_si256(ta[j], tb[j]));
+    }
+    aes256_n(b, n, rb, nrb, false);
+#pragma GCC unroll 8
+    for (j = 0; j < n; j++) {
+        _mm256_storeu_si256((__m256i *)(dst + 32 * j),
+                            _mm256_xor_si256(b[j], tb[j]));
+    }
+}
+
+V256_TARGET
+void mktme_xts_vaes256_recrypt(const MktmeXtsSched *a, const MktmeXtsSched *b,
+                               uint64_t pa, uint8_t *dst, const uint8_t *src,
+                               size_t nlines)
+{
+    __m256i ta[TWEAK_LINES * 2] NO_AUTO_INIT, tb[TWEAK_LINES * 2] NO_AUTO_INIT;
+
+    while (nlines) {
+        size_t n = nlines < TWEAK_LINES ? nlines : TWEAK_LINES, k;
+
+        tweaks256(ta, a->twk, a->rounds, pa, n);
+        tweaks256(tb, b->twk, b->rounds, pa, n);
+        for (k = 0; k + 4 <= n; k += 4) {
+            recrypt256_n(dst + k * 64, src + k * 64, &ta[k * 2], &tb[k * 2],
+                         8, a->enc, a->rounds, b->dec, b->rounds);
+        }
+        for (; k < n; k++) {
+            recrypt256_n(dst + k * 64, src + k * 64, &ta[k * 2], &tb[k * 2],
+                         2, a->enc, a->rounds, b->dec, b->rounds);
         }
         pa += n * MKTME_LINE_SIZE;
         src += n * MKTME_LINE_SIZE;

@@ -145,15 +145,20 @@ size_t mktme_xts_key_sizeof(void)
     return sizeof(MktmeXtsKey);
 }
 
-void mktme_xts_key_wipe(MktmeXtsKey *key)
+static void wipe(void *buf, size_t len)
 {
-    /* volatile: the stores must not be elided before free() */
-    volatile uint8_t *p = (volatile uint8_t *)key;
+    /* volatile: the stores must not be elided before free() or return */
+    volatile uint8_t *p = buf;
     size_t i;
 
-    for (i = 0; i < sizeof(*key); i++) {
+    for (i = 0; i < len; i++) {
         p[i] = 0;
     }
+}
+
+void mktme_xts_key_wipe(MktmeXtsKey *key)
+{
+    wipe(key, sizeof(*key));
 }
 
 void mktme_xts_key_free(MktmeXtsKey *key)
@@ -285,6 +290,44 @@ void mktme_xts_decrypt_lines(const MktmeXtsKey *key, uint64_t pa,
                              uint8_t *dst, const uint8_t *src, size_t nlines)
 {
     crypt_lines(key, false, pa, dst, src, nlines);
+}
+
+#define RECRYPT_BATCH 16    /* lines per buffered step */
+
+void mktme_xts_recrypt_lines(const MktmeXtsKey *enc, const MktmeXtsKey *dec,
+                             uint64_t pa, uint8_t *dst, const uint8_t *src,
+                             size_t nlines)
+{
+    uint8_t tmp[RECRYPT_BATCH * MKTME_LINE_SIZE];
+
+    if (!enc || !dec) {
+        if (enc || dec) {
+            crypt_lines(enc ? enc : dec, enc != NULL, pa, dst, src, nlines);
+        } else if (dst != src) {
+            memcpy(dst, src, nlines * MKTME_LINE_SIZE);
+        }
+        return;
+    }
+#if defined(__x86_64__)
+    if (enc->impl == MKTME_XTS_IMPL_VAES256 &&
+        dec->impl == MKTME_XTS_IMPL_VAES256) {
+        mktme_xts_vaes256_recrypt(&enc->u.sched, &dec->u.sched, pa, dst, src,
+                                  nlines);
+        return;
+    }
+#endif
+    while (nlines) {
+        size_t n = nlines < RECRYPT_BATCH ? nlines : RECRYPT_BATCH;
+        size_t len = n * MKTME_LINE_SIZE;
+
+        crypt_lines(enc, true, pa, tmp, src, n);
+        crypt_lines(dec, false, pa, dst, tmp, n);
+        pa += len;
+        src += len;
+        dst += len;
+        nlines -= n;
+    }
+    wipe(tmp, sizeof(tmp));
 }
 
 static void crypt_unit(const MktmeXtsKey *key, bool enc,

@@ -60,6 +60,20 @@ void mktme_xts_decrypt_lines(const MktmeXtsKey *key, uint64_t pa,
                              uint8_t *dst, const uint8_t *src, size_t nlines);
 
 /*
+ * What memory that reads as @src through one KeyID reads as through
+ * another: each line encrypted with @enc, then decrypted with @dec, the
+ * same tweaks as above (NULL: that step is skipped, a plaintext KeyID).
+ * No intermediate byte is ever stored to @dst, so @dst may be memory
+ * others read meanwhile; they see each 8-byte word old or new.  Where
+ * both keys have the same x86-64 path the two steps are fused (VAES on
+ * YMMs: one pass over the data); otherwise they go through a small
+ * buffer on the stack, wiped after.  @dst == @src is allowed.
+ */
+void mktme_xts_recrypt_lines(const MktmeXtsKey *enc, const MktmeXtsKey *dec,
+                             uint64_t pa, uint8_t *dst, const uint8_t *src,
+                             size_t nlines);
+
+/*
  * Generic XTS on one data unit of @len bytes (multiple of 16, no ciphertext
  * stealing) with an arbitrary 16-byte tweak.  For tests (IEEE 1619 vectors).
  */
@@ -105,6 +119,9 @@ void mktme_xts_vaes_unit(const MktmeXtsSched *s, bool enc,
                          const uint8_t *src, size_t len);
 void mktme_xts_vaes256_lines(const MktmeXtsSched *s, bool enc, uint64_t pa,
                              uint8_t *dst, const uint8_t *src, size_t nlines);
+void mktme_xts_vaes256_recrypt(const MktmeXtsSched *a, const MktmeXtsSched *b,
+                               uint64_t pa, uint8_t *dst, const uint8_t *src,
+                               size_t nlines);
 void mktme_xts_vaes256_unit(const MktmeXtsSched *s, bool enc,
                             const uint8_t tweak[16], uint8_t *dst,
                             const uint8_t *src, size_t len);

@@ -69,4 +69,13 @@ typedef void *MktmeClassData;
 
 #endif
 
+/* qemu/compiler.h has it since 10.1: no -ftrivial-auto-var-init zeroing */
+#ifndef QEMU_UNINITIALIZED
+#if __has_attribute(uninitialized)
+#define QEMU_UNINITIALIZED __attribute__((uninitialized))
+#else
+#define QEMU_UNINITIALIZED
+#endif
+#endif
+
 #endif

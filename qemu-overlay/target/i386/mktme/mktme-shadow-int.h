@@ -258,9 +258,6 @@ void shadow_turn_off(MktmeShadow *sh, const char *why);
 /* VM state change handler: a stopped VM loses its slots */
 void shadow_vm_state(void *opaque, bool running, RunState state);
 
-/* What the KeyID wrote -> R, in place (mktme-shadow.c) */
-void shadow_r_of_view(const MktmeXtsKey *c0, const MktmeXtsKey *ck,
-                      hwaddr pa, uint8_t *buf, unsigned lines);
 
 /* mktme-writeback.c */
 void shadow_wb_init(MktmeShadow *sh);

@@ -57,24 +57,7 @@ static guint key_hash(gconstpointer k)
 static void view_of_r(const MktmeXtsKey *c0, const MktmeXtsKey *ck,
                       hwaddr pa, uint8_t *buf, unsigned lines)
 {
-    if (c0) {
-        mktme_xts_encrypt_lines(c0, pa, buf, buf, lines);
-    }
-    if (ck) {
-        mktme_xts_decrypt_lines(ck, pa, buf, buf, lines);
-    }
-}
-
-/* What the KeyID wrote -> R, in place */
-void shadow_r_of_view(const MktmeXtsKey *c0, const MktmeXtsKey *ck,
-                      hwaddr pa, uint8_t *buf, unsigned lines)
-{
-    if (ck) {
-        mktme_xts_encrypt_lines(ck, pa, buf, buf, lines);
-    }
-    if (c0) {
-        mktme_xts_decrypt_lines(c0, pa, buf, buf, lines);
-    }
+    mktme_xts_recrypt_lines(c0, ck, pa, buf, buf, lines);
 }
 
 static void slot_code_changed(MktmeShadow *sh, uint32_t i, unsigned off,
@@ -90,7 +73,7 @@ void shadow_refresh(MktmeShadow *sh, MktmeSlot *s, unsigned off,
 {
     uint32_t i = s - sh->slots;
     const MktmeXtsKey *c0 = s->c0, *ck = s->ck;
-    uint8_t buf[SHADOW_PAGE];
+    uint8_t buf[SHADOW_PAGE] QEMU_UNINITIALIZED;
 
     assert(QEMU_IS_ALIGNED(off | len, MKTME_LINE_SIZE));
     if (s->state == SLOT_DEAD) {
@@ -160,7 +143,7 @@ static MemTxResult slot_write(void *opaque, hwaddr addr, uint64_t data,
     }
     stn_le_p(p + addr % MKTME_LINE_SIZE, size, data);
     memcpy(r, p, sizeof(r));
-    shadow_r_of_view(c0, ck, pa + off, r, 1);
+    mktme_xts_recrypt_lines(ck, c0, pa + off, r, r, 1);
     copy_line(pg->r + off, r, MKTME_LINE_SIZE);
     /* DEAD slots may still be in TLBs (until the epoch): keep them too. */
     copy_line(slot_host(sh, i) + off, p, MKTME_LINE_SIZE);
@@ -359,13 +342,13 @@ int64_t mktme_shadow_get(MktmeShadow *sh, hwaddr pa, uint16_t keyid)
     /* A new page, used through one KeyID so far: stores may go straight */
     wb = watch && shadow_wb_choose(sh, pg, rb);
     host = slot_host(sh, i);
-    if (c0) {
+    if (c0 || ck) {
         /* Straight from R: a write to it meanwhile refreshes the slot */
-        mktme_xts_encrypt_lines(c0, pa, host, r, SHADOW_PAGE / MKTME_LINE_SIZE);
+        mktme_xts_recrypt_lines(c0, ck, pa, host, r,
+                                SHADOW_PAGE / MKTME_LINE_SIZE);
     } else {
         read_line(host, r, SHADOW_PAGE);
     }
-    view_of_r(NULL, ck, pa, host, SHADOW_PAGE / MKTME_LINE_SIZE);
     if (wb) {
         snap_store(slot_snap(sh, i), host);
     }

@@ -248,16 +248,24 @@ static bool page_has_wb(MktmeShadow *sh, MktmePage *pg)
     return false;
 }
 
-/* Write lines [first, first + n) of slot @s's view @buf to R */
+/*
+ * Write lines [first, first + n) of slot @s's view @view to R: each line
+ * of R is stored once, with its final bytes (a reader of R meanwhile, a
+ * DMA or another vCPU through KeyID 0, sees the old line or the new).
+ */
 static void write_back_run(MktmeShadow *sh, MktmePage *pg, MktmeSlot *s,
                            const MktmeXtsKey *c0, const MktmeXtsKey *ck,
-                           uint8_t *buf, unsigned first, unsigned n)
+                           const uint8_t *view, unsigned first, unsigned n)
 {
     unsigned off = first * MKTME_LINE_SIZE, len = n * MKTME_LINE_SIZE;
     uint32_t i = s - sh->slots;
 
-    shadow_r_of_view(c0, ck, pg->pa + off, buf + off, n);
-    copy_line(pg->r + off, buf + off, len);
+    if (c0 || ck) {
+        mktme_xts_recrypt_lines(ck, c0, pg->pa + off, pg->r + off,
+                                view + off, n);
+    } else {
+        copy_line(pg->r + off, view + off, len);
+    }
     /* The page's other slots (DEAD ones, or write-through) */
     for (int32_t j = pg->slots; j >= 0; j = sh->slots[j].next) {
         if (j != i) {
@@ -273,7 +281,11 @@ static void write_back_run(MktmeShadow *sh, MktmePage *pg, MktmeSlot *s,
 
 /*
  * Write back what slot @s holds and R lacks.  Stripe, RCU read lock
- * held.  @last: the slot is recycled next, its snapshot needs no update.
+ * held.  @last: the slot is recycled next, in an epoch (every vCPU
+ * stopped, so nothing stores to the slot): its lines go from the slot
+ * straight to R, and its snapshot needs no update.  Otherwise vCPUs may
+ * be storing to the slot meanwhile: each changed line is copied once,
+ * and that copy is both what goes to R and what the snapshot says.
  */
 static void sync_slot(MktmeShadow *sh, MktmePage *pg, MktmeSlot *s,
                       bool last)
@@ -282,7 +294,8 @@ static void sync_slot(MktmeShadow *sh, MktmePage *pg, MktmeSlot *s,
     const uint8_t *host = slot_host(sh, i);
     uint8_t *snap = slot_snap(sh, i);
     const MktmeXtsKey *c0 = s->c0, *ck = s->ck;
-    uint8_t buf[SHADOW_PAGE];
+    uint8_t buf[SHADOW_PAGE] QEMU_UNINITIALIZED;
+    const uint8_t *view = last ? host : buf;
     unsigned lines = SHADOW_PAGE / MKTME_LINE_SIZE, first = 0, n = 0;
     unsigned total = 0;
 
@@ -300,9 +313,8 @@ static void sync_slot(MktmeShadow *sh, MktmePage *pg, MktmeSlot *s,
 
         if (l < lines &&
             memcmp(host + off, snap + off, MKTME_LINE_SIZE) != 0) {
-            /* What is written back and what the snapshot says: the same */
-            read_line(buf + off, host + off, MKTME_LINE_SIZE);
             if (!last) {
+                read_line(buf + off, host + off, MKTME_LINE_SIZE);
                 memcpy(snap + off, buf + off, MKTME_LINE_SIZE);
             }
             changed = true;
@@ -313,12 +325,14 @@ static void sync_slot(MktmeShadow *sh, MktmePage *pg, MktmeSlot *s,
             }
             n++;
         } else if (n) {
-            write_back_run(sh, pg, s, c0, ck, buf, first, n);
+            write_back_run(sh, pg, s, c0, ck, view, first, n);
             total += n;
             n = 0;
         }
     }
-    mktme_wipe(buf, sizeof(buf));
+    if (!last) {
+        mktme_wipe(buf, sizeof(buf));
+    }
     if (total) {
         qatomic_add(&sh->write_backs, total);
         trace_mktme_shadow_write_back(pg->pa, total);

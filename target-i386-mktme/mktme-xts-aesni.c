@@ -380,39 +380,105 @@ static inline VAES_INLINE __m512i pa_x4(uint64_t pa)
     return _mm512_set_epi64(0, pa + 192, 0, pa + 128, 0, pa + 64, 0, pa);
 }
 
+/*
+ * The tweaks of lines [pa, pa + 64 n), n <= TWEAK_LINES: tw[l] holds
+ * line l's T_0..T_3 (key schedule @tk); a short tail computes a few extra.
+ */
+static inline VAES_INLINE void tweaks512(__m512i *tw, RoundKeys tk,
+                                         unsigned nr, uint64_t pa, size_t n)
+{
+    size_t ng = (n + 3) / 4, g;
+    __m512i b[8];
+
+    if (ng == 8) {
+        for (g = 0; g < 8; g++) {
+            b[g] = pa_x4(pa + g * 4 * MKTME_LINE_SIZE);
+        }
+        aes512_n(b, 8, tk, nr, true);
+    } else {
+        for (g = 0; g < ng; g++) {
+            b[g] = pa_x4(pa + g * 4 * MKTME_LINE_SIZE);
+            aes512_n(&b[g], 1, tk, nr, true);
+        }
+    }
+    for (g = 0; g < ng; g++) {
+        line_tweaks(&tw[g * 4], b[g]);
+    }
+}
+
 VAES_TARGET
 void mktme_xts_vaes_lines(const MktmeXtsSched *s, bool enc, uint64_t pa,
                           uint8_t *dst, const uint8_t *src, size_t nlines)
 {
-    RoundKeys rk = enc ? s->enc : s->dec, tk = s->twk;
+    RoundKeys rk = enc ? s->enc : s->dec;
     __m512i tw[TWEAK_LINES] NO_AUTO_INIT;
     unsigned nr = s->rounds;
 
     while (nlines) {
-        size_t n = nlines < TWEAK_LINES ? nlines : TWEAK_LINES;
-        size_t ng = (n + 3) / 4, g, k;
-        __m512i b[8];
+        size_t n = nlines < TWEAK_LINES ? nlines : TWEAK_LINES, k;
 
-        /* T_0 for 4 lines per ZMM; a short tail may compute a few extra */
-        if (ng == 8) {
-            for (g = 0; g < 8; g++) {
-                b[g] = pa_x4(pa + g * 4 * MKTME_LINE_SIZE);
-            }
-            aes512_n(b, 8, tk, nr, true);
-        } else {
-            for (g = 0; g < ng; g++) {
-                b[g] = pa_x4(pa + g * 4 * MKTME_LINE_SIZE);
-                aes512_n(&b[g], 1, tk, nr, true);
-            }
-        }
-        for (g = 0; g < ng; g++) {
-            line_tweaks(&tw[g * 4], b[g]);
-        }
+        tweaks512(tw, s->twk, nr, pa, n);
         for (k = 0; k + 8 <= n; k += 8) {
             xts512_n(dst + k * 64, src + k * 64, &tw[k], 8, rk, nr, enc);
         }
         for (; k < n; k++) {
             xts512_n(dst + k * 64, src + k * 64, &tw[k], 1, rk, nr, enc);
+        }
+        pa += n * MKTME_LINE_SIZE;
+        src += n * MKTME_LINE_SIZE;
+        dst += n * MKTME_LINE_SIZE;
+        nlines -= n;
+    }
+}
+
+/*
+ * n lines from key @a's view to key @b's: E_a, then D_b, in registers
+ * (the ciphertext between never leaves them); tweak vectors ta[], tb[].
+ */
+static inline VAES_INLINE void recrypt512_n(uint8_t *dst, const uint8_t *src,
+                                            const __m512i *ta,
+                                            const __m512i *tb, int n,
+                                            RoundKeys ea, unsigned na,
+                                            RoundKeys db, unsigned nb)
+{
+    __m512i x[8];
+    int j;
+
+#pragma GCC unroll 8
+    for (j = 0; j < n; j++) {
+        x[j] = _mm512_xor_si512(_mm512_loadu_si512(src + 64 * j), ta[j]);
+    }
+    aes512_n(x, n, ea, na, true);
+#pragma GCC unroll 8
+    for (j = 0; j < n; j++) {
+        x[j] = _mm512_ternarylogic_epi64(x[j], ta[j], tb[j], 0x96);
+    }
+    aes512_n(x, n, db, nb, false);
+#pragma GCC unroll 8
+    for (j = 0; j < n; j++) {
+        _mm512_storeu_si512(dst + 64 * j, _mm512_xor_si512(x[j], tb[j]));
+    }
+}
+
+VAES_TARGET
+void mktme_xts_vaes_recrypt(const MktmeXtsSched *a, const MktmeXtsSched *b,
+                            uint64_t pa, uint8_t *dst, const uint8_t *src,
+                            size_t nlines)
+{
+    __m512i ta[TWEAK_LINES] NO_AUTO_INIT, tb[TWEAK_LINES] NO_AUTO_INIT;
+
+    while (nlines) {
+        size_t n = nlines < TWEAK_LINES ? nlines : TWEAK_LINES, k;
+
+        tweaks512(ta, a->twk, a->rounds, pa, n);
+        tweaks512(tb, b->twk, b->rounds, pa, n);
+        for (k = 0; k + 8 <= n; k += 8) {
+            recrypt512_n(dst + k * 64, src + k * 64, &ta[k], &tb[k], 8,
+                         a->enc, a->rounds, b->dec, b->rounds);
+        }
+        for (; k < n; k++) {
+            recrypt512_n(dst + k * 64, src + k * 64, &ta[k], &tb[k], 1,
+                         a->enc, a->rounds, b->dec, b->rounds);
         }
         pa += n * MKTME_LINE_SIZE;
         src += n * MKTME_LINE_SIZE;

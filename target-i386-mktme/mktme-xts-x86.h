@@ -1,6 +1,7 @@
 /*
  * TME-MK AES-XTS line engine: what the x86-64 paths share
- * (mktme-xts-aesni.c, mktme-xts-vaes256.c).  Internal.
+ * (mktme-xts-aesni.c, mktme-xts-vaes256.c; mktme-xts.c batches as they
+ * do).  Internal.
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */

@@ -11,6 +11,7 @@
 #include <nettle/xts.h>
 
 #include "mktme-xts.h"
+#include "mktme-xts-x86.h"
 
 typedef union MktmeAesCtx {
     struct aes128_ctx a128;
@@ -292,13 +293,20 @@ void mktme_xts_decrypt_lines(const MktmeXtsKey *key, uint64_t pa,
     crypt_lines(key, false, pa, dst, src, nlines);
 }
 
-#define RECRYPT_BATCH 16    /* lines per buffered step */
+#define RECRYPT_BATCH TWEAK_LINES    /* lines per buffered step */
+
+static bool is_vaes(const MktmeXtsKey *key)
+{
+    return key->impl == MKTME_XTS_IMPL_VAES ||
+           key->impl == MKTME_XTS_IMPL_VAES256;
+}
 
 void mktme_xts_recrypt_lines(const MktmeXtsKey *enc, const MktmeXtsKey *dec,
                              uint64_t pa, uint8_t *dst, const uint8_t *src,
                              size_t nlines)
 {
-    uint8_t tmp[RECRYPT_BATCH * MKTME_LINE_SIZE];
+    /* Only ever E_enc(src), the DRAM image: not secret, not wiped */
+    uint8_t tmp[RECRYPT_BATCH * MKTME_LINE_SIZE] NO_AUTO_INIT;
 
     if (!enc || !dec) {
         if (enc || dec) {
@@ -309,10 +317,16 @@ void mktme_xts_recrypt_lines(const MktmeXtsKey *enc, const MktmeXtsKey *dec,
         return;
     }
 #if defined(__x86_64__)
-    if (enc->impl == MKTME_XTS_IMPL_VAES256 &&
-        dec->impl == MKTME_XTS_IMPL_VAES256) {
-        mktme_xts_vaes256_recrypt(&enc->u.sched, &dec->u.sched, pa, dst, src,
-                                  nlines);
+    /* Both schedules are MktmeXtsSched; AVX-512 VAES implies VAES on YMMs */
+    if (is_vaes(enc) && is_vaes(dec)) {
+        if (enc->impl == MKTME_XTS_IMPL_VAES &&
+            dec->impl == MKTME_XTS_IMPL_VAES) {
+            mktme_xts_vaes_recrypt(&enc->u.sched, &dec->u.sched, pa, dst,
+                                   src, nlines);
+        } else {
+            mktme_xts_vaes256_recrypt(&enc->u.sched, &dec->u.sched, pa, dst,
+                                      src, nlines);
+        }
         return;
     }
 #endif
@@ -327,7 +341,6 @@ void mktme_xts_recrypt_lines(const MktmeXtsKey *enc, const MktmeXtsKey *dec,
         dst += len;
         nlines -= n;
     }
-    wipe(tmp, sizeof(tmp));
 }
 
 static void crypt_unit(const MktmeXtsKey *key, bool enc,

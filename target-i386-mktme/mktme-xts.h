@@ -63,11 +63,13 @@ void mktme_xts_decrypt_lines(const MktmeXtsKey *key, uint64_t pa,
  * What memory that reads as @src through one KeyID reads as through
  * another: each line encrypted with @enc, then decrypted with @dec, the
  * same tweaks as above (NULL: that step is skipped, a plaintext KeyID).
- * No intermediate byte is ever stored to @dst, so @dst may be memory
- * others read meanwhile; they see each 8-byte word old or new.  Where
- * both keys have the same x86-64 path the two steps are fused (VAES on
- * YMMs: one pass over the data); otherwise they go through a small
- * buffer on the stack, wiped after.  @dst == @src is allowed.
+ * No intermediate byte is ever stored to @dst: each line of @dst is
+ * stored once, with its final bytes (in several stores, so a reader
+ * meanwhile may see a line part old, part new).  Where both keys have a
+ * VAES path the two steps are fused (one pass over the data, in
+ * registers); otherwise they go through a small buffer on the stack,
+ * which only ever holds E_enc(@src), the DRAM image.  @dst and @src are
+ * the same buffer or do not overlap.
  */
 void mktme_xts_recrypt_lines(const MktmeXtsKey *enc, const MktmeXtsKey *dec,
                              uint64_t pa, uint8_t *dst, const uint8_t *src,
@@ -114,6 +116,9 @@ void mktme_xts_aesni_unit(const MktmeXtsSched *s, bool enc,
                           const uint8_t *src, size_t len);
 void mktme_xts_vaes_lines(const MktmeXtsSched *s, bool enc, uint64_t pa,
                           uint8_t *dst, const uint8_t *src, size_t nlines);
+void mktme_xts_vaes_recrypt(const MktmeXtsSched *a, const MktmeXtsSched *b,
+                            uint64_t pa, uint8_t *dst, const uint8_t *src,
+                            size_t nlines);
 void mktme_xts_vaes_unit(const MktmeXtsSched *s, bool enc,
                          const uint8_t tweak[16], uint8_t *dst,
                          const uint8_t *src, size_t len);

@@ -255,14 +255,15 @@ static void test_random_oracle(void)
 /*
  * recrypt: OpenSSL's decrypt with key B of OpenSSL's encrypt with key A,
  * per line; keys of either algorithm, either one absent, the two on the
- * same path (fused where it is VAES on YMMs) or on different ones (the
- * buffered step), in place and not, against every line count up to
- * MAX_LINES across the tweak batches.
+ * same path (fused where both have a VAES path) or on different ones
+ * (the buffered step), in place and not, buffers aligned and not,
+ * against line counts from 0 to MAX_LINES across the tweak batches; the
+ * bytes around the destination stay untouched.
  */
 static void test_recrypt_oracle(void)
 {
-    uint8_t *pt = g_malloc(BUF_SIZE), *ref = g_malloc(BUF_SIZE);
-    uint8_t *out = g_malloc(BUF_SIZE + 64);
+    uint8_t *ptbuf = g_malloc(BUF_SIZE + 64), *ref = g_malloc(BUF_SIZE);
+    uint8_t *out = g_malloc(BUF_SIZE + 3 * 64);
     int iters = g_test_thorough() ? 1000 : 120;
 
     for (size_t ia = 0; ia < G_N_ELEMENTS(impls); ia++) {
@@ -274,8 +275,11 @@ static void test_recrypt_oracle(void)
             for (int it = 0; it < iters; it++) {
                 MktmeXtsAlg aa = algs[it % 2], ab = algs[it / 2 % 2];
                 uint8_t ka1[32], ka2[32], kb1[32], kb2[32], iv[16];
-                size_t nl = it % 5 == 0 ? 64 : 1 + g_test_rand_int_range(0,
-                                                                 MAX_LINES);
+                size_t nl = it % 11 == 4 ? 0 : it % 5 == 0 ? 64 :
+                            1 + g_test_rand_int_range(0, MAX_LINES);
+                /* misaligned by up to 63 bytes every fourth time */
+                uint8_t *d = out + 64 + (it % 4 == 1 ? 1 + it % 63 : 0);
+                uint8_t *pt = ptbuf + (it % 4 == 2 ? 1 + it % 63 : 0);
                 uint64_t pa = ((uint64_t)g_test_rand_int() << 32 |
                                (uint32_t)g_test_rand_int()) &
                               ((1ULL << 52) - 64);
@@ -310,24 +314,27 @@ static void test_recrypt_oracle(void)
                     b = mktme_xts_key_new(ab, impls[ib], kb1, kb2);
                     g_assert_nonnull(b);
                 }
-                /* a guard line after dst: never written */
-                memset(out + nl * 64, 0xa5, 64);
+                /* guard bytes around dst: never written */
+                memset(out, 0xa5, BUF_SIZE + 3 * 64);
                 if (inplace) {
-                    memcpy(out, pt, nl * 64);
-                    mktme_xts_recrypt_lines(a, b, pa, out, out, nl);
+                    memcpy(d, pt, nl * 64);
+                    mktme_xts_recrypt_lines(a, b, pa, d, d, nl);
                 } else {
-                    mktme_xts_recrypt_lines(a, b, pa, out, pt, nl);
+                    mktme_xts_recrypt_lines(a, b, pa, d, pt, nl);
                 }
-                g_assert_cmpmem(out, nl * 64, ref, nl * 64);
+                g_assert_cmpmem(d, nl * 64, ref, nl * 64);
+                for (uint8_t *g = out; g < d; g++) {
+                    g_assert_cmpint(*g, ==, 0xa5);
+                }
                 for (int g = 0; g < 64; g++) {
-                    g_assert_cmpint(out[nl * 64 + g], ==, 0xa5);
+                    g_assert_cmpint(d[nl * 64 + g], ==, 0xa5);
                 }
                 mktme_xts_key_free(a);
                 mktme_xts_key_free(b);
             }
         }
     }
-    g_free(pt);
+    g_free(ptbuf);
     g_free(ref);
     g_free(out);
 }

@@ -205,12 +205,17 @@ void shadow_request_epoch(MktmeShadow *sh)
     }
 }
 
+/*
+ * Every vCPU out of cpu_exec (BQL held).  Not cpu_is_stopped(): that is
+ * true as soon as the run state leaves RUNNING, while vm_stop() still
+ * waits (BQL dropped) for the vCPUs to stop.
+ */
 static bool vcpus_stopped(void)
 {
     CPUState *cs;
 
     CPU_FOREACH(cs) {
-        if (!cpu_is_stopped(cs)) {
+        if (!cs->stopped) {
             return false;
         }
     }

@@ -258,7 +258,6 @@ void shadow_turn_off(MktmeShadow *sh, const char *why);
 /* VM state change handler: a stopped VM loses its slots */
 void shadow_vm_state(void *opaque, bool running, RunState state);
 
-
 /* mktme-writeback.c */
 void shadow_wb_init(MktmeShadow *sh);
 void shadow_wb_cleanup(MktmeShadow *sh);

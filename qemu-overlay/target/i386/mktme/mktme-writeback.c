@@ -249,9 +249,10 @@ static bool page_has_wb(MktmeShadow *sh, MktmePage *pg)
 }
 
 /*
- * Write lines [first, first + n) of slot @s's view @view to R: each line
- * of R is stored once, with its final bytes (a reader of R meanwhile, a
- * DMA or another vCPU through KeyID 0, sees the old line or the new).
+ * Write lines [first, first + n) of slot @s's view @view to R, each line
+ * stored once with its final bytes.  No TLB maps R of a write-back page
+ * (shadow_wb_installing demotes it first), and DMA and migration copy R
+ * with plain memcpy, so nothing needs copy_line's 8-byte stores here.
  */
 static void write_back_run(MktmeShadow *sh, MktmePage *pg, MktmeSlot *s,
                            const MktmeXtsKey *c0, const MktmeXtsKey *ck,
@@ -281,9 +282,9 @@ static void write_back_run(MktmeShadow *sh, MktmePage *pg, MktmeSlot *s,
 
 /*
  * Write back what slot @s holds and R lacks.  Stripe, RCU read lock
- * held.  @last: the slot is recycled next, in an epoch (every vCPU
- * stopped, so nothing stores to the slot): its lines go from the slot
- * straight to R, and its snapshot needs no update.  Otherwise vCPUs may
+ * held.  @last: the slot is recycled next, in an epoch (exclusive work,
+ * or every vCPU stopped: no vCPU stores to the slot): its lines go from
+ * the slot straight to R, and its snapshot needs no update.  Otherwise vCPUs may
  * be storing to the slot meanwhile: each changed line is copied once,
  * and that copy is both what goes to R and what the snapshot says.
  */

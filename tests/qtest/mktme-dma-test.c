@@ -801,11 +801,24 @@ static void check_dimm(Run *run)
     qtest_memread(run->qts, pa, ram, len);
     check_mem(run, ram, exp, len, "new DIMM: RAM at the end (the first "
               "page D_0(E_1(P)), the others zero)");
-    rsp = qtest_qmp(run->qts, "{'execute': 'query-mktme'}");
-    check_u64(run, qdict_get_int(qdict_get_qdict(rsp, "return"),
-                                 "encrypted-memory"),
-              (256 + 128) << 20, "query-mktme encrypted-memory");
-    qobject_unref(rsp);
+    /*
+     * The old DIMM's RAM block goes when RCU frees its memory region,
+     * after the QMP commands that removed it: wait for it (10 s at most).
+     */
+    for (int i = 0; ; i++) {
+        uint64_t enc;
+
+        rsp = qtest_qmp(run->qts, "{'execute': 'query-mktme'}");
+        enc = qdict_get_int(qdict_get_qdict(rsp, "return"),
+                            "encrypted-memory");
+        qobject_unref(rsp);
+        if (enc == (256 + 128) << 20 || i == 200) {
+            check_u64(run, enc, (256 + 128) << 20,
+                      "query-mktme encrypted-memory");
+            break;
+        }
+        g_usleep(50 * 1000);
+    }
 }
 
 /* query-mktme's fast-path counters */

@@ -316,7 +316,7 @@ static IOMMUTLBEntry mktme_mc_translate(IOMMUMemoryRegion *iommu,
     MktmeXform x, x0;
     bool ram;
     IOMMUTLBEntry e = {
-        .target_as = &address_space_memory,
+        .target_as = mktme_cpu_as(),
         .iova = addr & TARGET_PAGE_MASK,
         .translated_addr = (MKTME_MC_CRYPTO_WINDOW + gpa) & TARGET_PAGE_MASK,
         .addr_mask = ~TARGET_PAGE_MASK,
@@ -324,8 +324,9 @@ static IOMMUTLBEntry mktme_mc_translate(IOMMUMemoryRegion *iommu,
     };
 
     /*
-     * Targets stay in system memory: TCG resolves the section of an
-     * IOMMU translation in the CPU's own address space.  A page with a
+     * Targets stay in the vCPUs' memory (mktme-cpumem.c): TCG resolves
+     * the section of an IOMMU translation in the CPU's own address
+     * space.  A page with a
      * shadow (the common case of a TLB fill) needs no more: key and
      * activation changes drop every shadow.
      */
@@ -471,7 +472,7 @@ bool mktme_mc_init(MktmeGuest *mg, Error **errp)
      * vCPU's state (icount).  The BQL serialises its line updates; the
      * page's stripe orders them with the fast path's.
      */
-    memory_region_add_subregion(get_system_memory(), MKTME_MC_CRYPTO_WINDOW,
+    memory_region_add_subregion(mktme_cpu_memory(), MKTME_MC_CRYPTO_WINDOW,
                                 &mc->crypto_mr);
     memory_region_init_iommu(&mc->iommu, sizeof(mc->iommu),
                              TYPE_MKTME_IOMMU_MEMORY_REGION, OBJECT(mg),

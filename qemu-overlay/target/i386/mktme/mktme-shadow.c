@@ -430,7 +430,7 @@ MktmeShadow *mktme_shadow_new(uint64_t size, bool write_back,
     for (int i = 0; i < SHADOW_STRIPES; i++) {
         qemu_rec_mutex_init(&sh->stripe[i]);
     }
-    memory_region_add_subregion(get_system_memory(), MKTME_SHADOW_WINDOW,
+    memory_region_add_subregion(mktme_cpu_memory(), MKTME_SHADOW_WINDOW,
                                 &sh->pool);
     sh->vmstate = qemu_add_vm_change_state_handler(shadow_vm_state, sh);
     shadow_watch_init(sh);
@@ -447,7 +447,7 @@ void mktme_shadow_free(MktmeShadow *sh)
     shadow_watch_cleanup(sh);
     shadow_wb_cleanup(sh);
     qemu_del_vm_change_state_handler(sh->vmstate);
-    memory_region_del_subregion(get_system_memory(), &sh->pool);
+    memory_region_del_subregion(mktme_cpu_memory(), &sh->pool);
     object_unparent(OBJECT(&sh->pool));
     /* Plaintext of guest pages: wipe before the pool goes. */
     mktme_wipe(sh->pool_host, (size_t)sh->nr_slots * SHADOW_PAGE);

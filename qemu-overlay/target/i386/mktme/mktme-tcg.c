@@ -22,6 +22,20 @@
 #include "mktme-tcg.h"
 #include "trace.h"
 
+MemoryRegion *mktme_tcg_cpu_memory(MemoryRegion *mr)
+{
+    MemoryRegion *cpu_mem;
+
+    if (mr != get_system_memory() || !mktme_guest_get()) {
+        return mr;
+    }
+    /* The CPU holds a reference to its memory */
+    cpu_mem = mktme_cpu_memory();
+    object_ref(OBJECT(cpu_mem));
+    object_unref(OBJECT(mr));
+    return cpu_mem;
+}
+
 static bool mktme_is_tme_msr(uint32_t msr)
 {
     return (msr >= MSR_IA32_TME_CAPABILITY && msr <= MSR_IA32_TME_EXCLUDE_BASE)

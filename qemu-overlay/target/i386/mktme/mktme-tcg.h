@@ -27,4 +27,11 @@ bool mktme_tcg_wrmsr(CPUX86State *env, uint32_t msr, uint64_t val,
 bool mktme_tcg_write_line(CPUX86State *env, target_ulong dest,
                           const uint64_t *line, uintptr_t ra);
 
+/*
+ * The memory of a TCG vCPU being realized, @mr (system memory unless the
+ * board chose another): with a mktme-guest, the vCPUs' memory of
+ * mktme-cpumem.c, system memory plus what only vCPUs reach; else @mr.
+ */
+MemoryRegion *mktme_tcg_cpu_memory(MemoryRegion *mr);
+
 #endif

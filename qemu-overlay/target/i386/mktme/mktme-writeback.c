@@ -119,7 +119,7 @@ void shadow_wb_init(MktmeShadow *sh)
     sh->rmap_gen = 1;
     sh->wb = bitmap_new(sh->writable_pages);
     sh->nowb = g_malloc0(sh->writable_pages);
-    memory_region_add_subregion(get_system_memory(),
+    memory_region_add_subregion(mktme_cpu_memory(),
                                 MKTME_SHADOW_WINDOW + size, &sh->pool_rw);
 }
 
@@ -132,7 +132,7 @@ void shadow_wb_cleanup(MktmeShadow *sh)
     /* (RAM block notifiers run as the view goes: nothing to sync then) */
     qatomic_set(&sh->wb_slots, 0);
     qatomic_set(&sh->wb_on, false);
-    memory_region_del_subregion(get_system_memory(), &sh->pool_rw);
+    memory_region_del_subregion(mktme_cpu_memory(), &sh->pool_rw);
     object_unparent(OBJECT(&sh->pool_rw));
     /* Plaintext of guest pages */
     mktme_wipe(sh->snap, (size_t)sh->nr_slots * SHADOW_PAGE);

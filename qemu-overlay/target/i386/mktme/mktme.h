@@ -38,12 +38,13 @@ OBJECT_DECLARE_SIMPLE_TYPE(MktmeGuest, MKTME_GUEST)
  * of every physical address, i.e. [1 << shift, 1 << phys_bits), are an
  * IOMMU region in system memory that sends each page either straight to
  * RAM (where the KeyID reads what KeyID 0 reads) or to the crypto region,
- * which decrypts and encrypts line by line.  The crypto region sits in
- * system memory above every guest-reachable address (2^52 is beyond the
- * largest MAXPHYADDR), its offsets being full KeyID-tagged addresses.
+ * which decrypts and encrypts line by line.  The crypto region sits above
+ * every guest-reachable address (2^52 is beyond the largest MAXPHYADDR),
+ * its offsets being full KeyID-tagged addresses, in the vCPUs' memory
+ * only (mktme-cpumem.c).
  */
 #define MKTME_MC_CRYPTO_WINDOW (1ULL << 52)
-/* The plaintext shadow pool (mktme-shadow.c), as far out. */
+/* The plaintext shadow pool (mktme-shadow.c), as far out, as private. */
 #define MKTME_SHADOW_WINDOW (1ULL << 53)
 typedef struct MktmeShadow MktmeShadow;
 typedef struct MktmeAddrMap MktmeAddrMap;
@@ -167,6 +168,13 @@ int mktme_kvm_mark_ram(MktmeGuest *mg, void *host, size_t size,
 void mktme_kvm_put_key(MktmeGuest *mg);
 
 /* mktme-mc.c: the emulated memory controller */
+/*
+ * mktme-cpumem.c: the vCPUs' memory, system memory plus the windows above
+ * that only vCPUs reach, and its address space (the IOMMU's target).
+ */
+MemoryRegion *mktme_cpu_memory(void);
+AddressSpace *mktme_cpu_as(void);
+
 bool mktme_mc_init(MktmeGuest *mg, Error **errp);
 void mktme_mc_cleanup(MktmeGuest *mg);
 /* The VM key or key table was replaced (migration): rebuild ciphers. */

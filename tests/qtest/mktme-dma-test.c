@@ -726,6 +726,58 @@ static void dimm_stage_wait(Run *run, uint64_t stage)
     }
 }
 
+#define POOL_WINDOW (1ULL << 53)     /* mktme.h's MKTME_SHADOW_WINDOW */
+#define POOL_SEARCH (1 << 20)
+
+/*
+ * The shadow pool is the vCPUs' alone: with the DIMM's first page live
+ * in a slot (the guest at DIMM stage 1), the vCPUs' memory (qtest reads
+ * through the first CPU's address space) holds that page's plaintext in
+ * the pool's window, while system memory, what devices and pmemsave
+ * reach, has nothing there (unassigned: zeroes).
+ */
+static void check_pool_private(Run *run)
+{
+    g_autofree uint8_t *cpu = g_malloc(POOL_SEARCH);
+    g_autofree uint8_t *page = g_malloc(MKD_PAGE);
+    g_autofree char *path = NULL;
+    g_autofree gchar *sys = NULL;
+    gsize len = 0;
+    bool found = false;
+    int fd;
+
+    if (!run->v->fast) {
+        return;
+    }
+    for (size_t i = 0; i < MKD_PAGE; i++) {
+        page[i] = mkd_pattern(MKD_DIMM_SCEN, i);
+    }
+    qtest_memread(run->qts, POOL_WINDOW, cpu, POOL_SEARCH);
+    for (size_t off = 0; off < POOL_SEARCH && !found; off += MKD_PAGE) {
+        found = !memcmp(cpu + off, page, MKD_PAGE);
+    }
+    if (!found) {
+        fail(run, "the vCPUs' view of the shadow pool: no slot holds the "
+             "DIMM's first page through KeyID 1");
+    }
+    fd = tmp_file("mktme-pool-XXXXXX", &path);
+    close(fd);
+    qtest_qmp_assert_success(run->qts, "{'execute': 'pmemsave', "
+                             "'arguments': {'val': %" PRIu64 ", "
+                             "'size': %d, 'filename': %s}}",
+                             (uint64_t)POOL_WINDOW, POOL_SEARCH, path);
+    g_assert_true(g_file_get_contents(path, &sys, &len, NULL));
+    unlink(path);
+    check_u64(run, len, POOL_SEARCH, "pmemsave of the pool's window: bytes");
+    for (gsize i = 0; i < len; i++) {
+        if (sys[i]) {
+            fail(run, "system memory reaches the shadow pool: byte %#zx of "
+                 "its window reads %#x", (size_t)i, (uint8_t)sys[i]);
+            break;
+        }
+    }
+}
+
 /*
  * Unplug the DIMM whose pages the guest uses through KeyID 1 (the guest
  * ejects it), delete its memory backend (the RAM block goes), and plug
@@ -736,6 +788,7 @@ static void dimm_drive(Run *run)
     const char *be = run->v->dimm;
 
     dimm_stage_wait(run, 1);
+    check_pool_private(run);
     qtest_qmp_assert_success(run->qts, "{'execute': 'device_del', "
                              "'arguments': {'id': 'dimm1'}}");
     qtest_writeq(run->qts, MKD_RESULTS_PA + offsetof(MkdResults, dimm_go),

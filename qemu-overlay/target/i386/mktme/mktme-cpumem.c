@@ -9,9 +9,10 @@
  * they live in a container of their own, "mktme-cpu-memory", beside an
  * alias of system memory; the TCG vCPUs of a machine with a mktme-guest
  * use it as their memory (mktme_tcg_cpu_memory(), at realize), and the
- * IOMMU region translates into its address space.  TCG resolves the
- * section of a translation in the vCPU's address space, so the two must
- * share that root: they do.  Devices keep system memory.
+ * IOMMU region translates into its address space, or for a vCPU into
+ * the vCPU's own (normal or SMM, whose root aliases this one): TCG
+ * resolves the section of a translation in the vCPU's address space.
+ * Devices keep system memory.
  *
  * Copyright (c) 2026 The qemu-mktme authors
  * SPDX-License-Identifier: GPL-2.0-or-later

@@ -22,6 +22,7 @@
 
 #include "qemu/osdep.h"
 #include "qapi/error.h"
+#include "cpu.h"
 #include "mktme-compat.h"
 #include "exec/cputlb.h"
 #include "hw/core/cpu.h"
@@ -300,6 +301,20 @@ static void mktme_mc_shadow_ciphers(void *opaque, hwaddr pa, uint16_t keyid,
     *ck = x == MKTME_XFORM_PLAIN ? NULL : mktme_mc_cipher(mg, keyid, x);
 }
 
+/*
+ * Where a translation continues.  TCG (IOMMU_NONE, on the vCPU's own
+ * thread) resolves the section in the vCPU's address space of
+ * @iommu_idx (0 normal, 1 SMM), so it must be that one: both hold the
+ * windows (mktme-cpumem.c).  Everything else follows target_as itself.
+ */
+static AddressSpace *mktme_mc_target_as(IOMMUAccessFlags flag, int iommu_idx)
+{
+    if (flag == IOMMU_NONE && current_cpu) {
+        return cpu_get_address_space(current_cpu, iommu_idx);
+    }
+    return mktme_cpu_as();
+}
+
 static IOMMUTLBEntry mktme_mc_translate(IOMMUMemoryRegion *iommu,
                                         hwaddr addr, IOMMUAccessFlags flag,
                                         int iommu_idx)
@@ -316,7 +331,7 @@ static IOMMUTLBEntry mktme_mc_translate(IOMMUMemoryRegion *iommu,
     MktmeXform x, x0;
     bool ram;
     IOMMUTLBEntry e = {
-        .target_as = mktme_cpu_as(),
+        .target_as = mktme_mc_target_as(flag, iommu_idx),
         .iova = addr & TARGET_PAGE_MASK,
         .translated_addr = (MKTME_MC_CRYPTO_WINDOW + gpa) & TARGET_PAGE_MASK,
         .addr_mask = ~TARGET_PAGE_MASK,
@@ -360,15 +375,18 @@ static void mktme_mc_replay(IOMMUMemoryRegion *iommu, IOMMUNotifier *n)
 {
 }
 
-/* The KeyID is in the address, not in the attributes: one index. */
+/*
+ * The KeyID is in the address, not in the attributes; the index is the
+ * vCPU's address space (X86ASIdx_MEM, or X86ASIdx_SMM in SMM).
+ */
 static int mktme_mc_attrs_to_index(IOMMUMemoryRegion *iommu, MemTxAttrs attrs)
 {
-    return 0;
+    return attrs.secure ? X86ASIdx_SMM : X86ASIdx_MEM;
 }
 
 static int mktme_mc_num_indexes(IOMMUMemoryRegion *iommu)
 {
-    return 1;
+    return 2;
 }
 
 static void mktme_iommu_memory_region_class_init(ObjectClass *klass,
@@ -472,8 +490,9 @@ bool mktme_mc_init(MktmeGuest *mg, Error **errp)
      * vCPU's state (icount).  The BQL serialises its line updates; the
      * page's stripe orders them with the fast path's.
      */
-    memory_region_add_subregion(mktme_cpu_memory(), MKTME_MC_CRYPTO_WINDOW,
-                                &mc->crypto_mr);
+    memory_region_add_subregion_overlap(mktme_cpu_memory(),
+                                        MKTME_MC_CRYPTO_WINDOW,
+                                        &mc->crypto_mr, 1);
     memory_region_init_iommu(&mc->iommu, sizeof(mc->iommu),
                              TYPE_MKTME_IOMMU_MEMORY_REGION, OBJECT(mg),
                              "mktme-keyids", top - mc->base);

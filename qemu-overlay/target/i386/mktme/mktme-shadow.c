@@ -430,8 +430,8 @@ MktmeShadow *mktme_shadow_new(uint64_t size, bool write_back,
     for (int i = 0; i < SHADOW_STRIPES; i++) {
         qemu_rec_mutex_init(&sh->stripe[i]);
     }
-    memory_region_add_subregion(mktme_cpu_memory(), MKTME_SHADOW_WINDOW,
-                                &sh->pool);
+    memory_region_add_subregion_overlap(mktme_cpu_memory(),
+                                        MKTME_SHADOW_WINDOW, &sh->pool, 1);
     sh->vmstate = qemu_add_vm_change_state_handler(shadow_vm_state, sh);
     shadow_watch_init(sh);
     shadow_wb_init(sh);

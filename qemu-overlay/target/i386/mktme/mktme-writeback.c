@@ -119,8 +119,9 @@ void shadow_wb_init(MktmeShadow *sh)
     sh->rmap_gen = 1;
     sh->wb = bitmap_new(sh->writable_pages);
     sh->nowb = g_malloc0(sh->writable_pages);
-    memory_region_add_subregion(mktme_cpu_memory(),
-                                MKTME_SHADOW_WINDOW + size, &sh->pool_rw);
+    memory_region_add_subregion_overlap(mktme_cpu_memory(),
+                                        MKTME_SHADOW_WINDOW + size,
+                                        &sh->pool_rw, 1);
 }
 
 void shadow_wb_cleanup(MktmeShadow *sh)

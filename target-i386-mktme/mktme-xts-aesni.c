@@ -435,7 +435,8 @@ void mktme_xts_vaes_lines(const MktmeXtsSched *s, bool enc, uint64_t pa,
  * n lines from key @a's view to key @b's: E_a, then D_b, in registers
  * (the ciphertext between never leaves them); tweak vectors ta[], tb[].
  */
-static inline VAES_INLINE void recrypt512_n(uint8_t *dst, const uint8_t *src,
+static inline VAES_INLINE void recrypt512_n(uint8_t *dst, uint8_t *copy,
+                                            const uint8_t *src,
                                             const __m512i *ta,
                                             const __m512i *tb, int n,
                                             RoundKeys ea, unsigned na,
@@ -456,14 +457,21 @@ static inline VAES_INLINE void recrypt512_n(uint8_t *dst, const uint8_t *src,
     aes512_n(x, n, db, nb, false);
 #pragma GCC unroll 8
     for (j = 0; j < n; j++) {
-        _mm512_storeu_si512(dst + 64 * j, _mm512_xor_si512(x[j], tb[j]));
+        x[j] = _mm512_xor_si512(x[j], tb[j]);
+        _mm512_storeu_si512(dst + 64 * j, x[j]);
+    }
+    if (copy) {
+#pragma GCC unroll 8
+        for (j = 0; j < n; j++) {
+            _mm512_stream_si512((void *)(copy + 64 * j), x[j]);
+        }
     }
 }
 
 VAES_TARGET
 void mktme_xts_vaes_recrypt(const MktmeXtsSched *a, const MktmeXtsSched *b,
-                            uint64_t pa, uint8_t *dst, const uint8_t *src,
-                            size_t nlines)
+                            uint64_t pa, uint8_t *dst, uint8_t *copy,
+                            const uint8_t *src, size_t nlines)
 {
     __m512i ta[TWEAK_LINES] NO_AUTO_INIT, tb[TWEAK_LINES] NO_AUTO_INIT;
 
@@ -473,17 +481,23 @@ void mktme_xts_vaes_recrypt(const MktmeXtsSched *a, const MktmeXtsSched *b,
         tweaks512(ta, a->twk, a->rounds, pa, n);
         tweaks512(tb, b->twk, b->rounds, pa, n);
         for (k = 0; k + 8 <= n; k += 8) {
-            recrypt512_n(dst + k * 64, src + k * 64, &ta[k], &tb[k], 8,
+            recrypt512_n(dst + k * 64, copy ? copy + k * 64 : NULL,
+                         src + k * 64, &ta[k], &tb[k], 8,
                          a->enc, a->rounds, b->dec, b->rounds);
         }
         for (; k < n; k++) {
-            recrypt512_n(dst + k * 64, src + k * 64, &ta[k], &tb[k], 1,
+            recrypt512_n(dst + k * 64, copy ? copy + k * 64 : NULL,
+                         src + k * 64, &ta[k], &tb[k], 1,
                          a->enc, a->rounds, b->dec, b->rounds);
         }
         pa += n * MKTME_LINE_SIZE;
         src += n * MKTME_LINE_SIZE;
         dst += n * MKTME_LINE_SIZE;
+        copy = copy ? copy + n * MKTME_LINE_SIZE : NULL;
         nlines -= n;
+    }
+    if (copy) {
+        _mm_sfence();   /* the streamed copy before any later store */
     }
 }
 

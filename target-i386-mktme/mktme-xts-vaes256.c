@@ -174,7 +174,8 @@ void mktme_xts_vaes256_lines(const MktmeXtsSched *s, bool enc, uint64_t pa,
  * n half-lines: XTS-encrypt with @a (tweaks ta), then XTS-decrypt with
  * @b (tweaks tb), in registers; each byte of @dst is stored once.
  */
-static inline V256_INLINE void recrypt256_n(uint8_t *dst, const uint8_t *src,
+static inline V256_INLINE void recrypt256_n(uint8_t *dst, uint8_t *copy,
+                                            const uint8_t *src,
                                             const __m256i *ta,
                                             const __m256i *tb, int n,
                                             RoundKeys ra, unsigned nra,
@@ -196,15 +197,21 @@ static inline V256_INLINE void recrypt256_n(uint8_t *dst, const uint8_t *src,
     aes256_n(b, n, rb, nrb, false);
 #pragma GCC unroll 8
     for (j = 0; j < n; j++) {
-        _mm256_storeu_si256((__m256i *)(dst + 32 * j),
-                            _mm256_xor_si256(b[j], tb[j]));
+        b[j] = _mm256_xor_si256(b[j], tb[j]);
+        _mm256_storeu_si256((__m256i *)(dst + 32 * j), b[j]);
+    }
+    if (copy) {
+#pragma GCC unroll 8
+        for (j = 0; j < n; j++) {
+            _mm256_stream_si256((__m256i *)(copy + 32 * j), b[j]);
+        }
     }
 }
 
 V256_TARGET
 void mktme_xts_vaes256_recrypt(const MktmeXtsSched *a, const MktmeXtsSched *b,
-                               uint64_t pa, uint8_t *dst, const uint8_t *src,
-                               size_t nlines)
+                               uint64_t pa, uint8_t *dst, uint8_t *copy,
+                               const uint8_t *src, size_t nlines)
 {
     __m256i ta[TWEAK_LINES * 2] NO_AUTO_INIT, tb[TWEAK_LINES * 2] NO_AUTO_INIT;
 
@@ -214,17 +221,23 @@ void mktme_xts_vaes256_recrypt(const MktmeXtsSched *a, const MktmeXtsSched *b,
         tweaks256(ta, a->twk, a->rounds, pa, n);
         tweaks256(tb, b->twk, b->rounds, pa, n);
         for (k = 0; k + 4 <= n; k += 4) {
-            recrypt256_n(dst + k * 64, src + k * 64, &ta[k * 2], &tb[k * 2],
-                         8, a->enc, a->rounds, b->dec, b->rounds);
+            recrypt256_n(dst + k * 64, copy ? copy + k * 64 : NULL,
+                         src + k * 64, &ta[k * 2], &tb[k * 2], 8,
+                         a->enc, a->rounds, b->dec, b->rounds);
         }
         for (; k < n; k++) {
-            recrypt256_n(dst + k * 64, src + k * 64, &ta[k * 2], &tb[k * 2],
-                         2, a->enc, a->rounds, b->dec, b->rounds);
+            recrypt256_n(dst + k * 64, copy ? copy + k * 64 : NULL,
+                         src + k * 64, &ta[k * 2], &tb[k * 2], 2,
+                         a->enc, a->rounds, b->dec, b->rounds);
         }
         pa += n * MKTME_LINE_SIZE;
         src += n * MKTME_LINE_SIZE;
         dst += n * MKTME_LINE_SIZE;
+        copy = copy ? copy + n * MKTME_LINE_SIZE : NULL;
         nlines -= n;
+    }
+    if (copy) {
+        _mm_sfence();   /* the streamed copy before any later store */
     }
 }
 

@@ -5,8 +5,12 @@
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__x86_64__)
+#include <emmintrin.h>    /* SSE2: non-temporal stores */
+#endif
 #include <nettle/aes.h>
 #include <nettle/xts.h>
 
@@ -301,31 +305,53 @@ static bool is_vaes(const MktmeXtsKey *key)
            key->impl == MKTME_XTS_IMPL_VAES256;
 }
 
-void mktme_xts_recrypt_lines(const MktmeXtsKey *enc, const MktmeXtsKey *dec,
-                             uint64_t pa, uint8_t *dst, const uint8_t *src,
-                             size_t nlines)
+/* @len bytes from @src to 64-byte aligned @dst, bypassing the caches */
+static void copy_stream(uint8_t *dst, const uint8_t *src, size_t len)
+{
+#if defined(__x86_64__)
+    for (size_t i = 0; i < len; i += 16) {
+        _mm_stream_si128((__m128i *)(dst + i),
+                         _mm_loadu_si128((const __m128i *)(src + i)));
+    }
+    _mm_sfence();
+#else
+    memcpy(dst, src, len);
+#endif
+}
+
+void mktme_xts_recrypt_lines_copy(const MktmeXtsKey *enc,
+                                  const MktmeXtsKey *dec, uint64_t pa,
+                                  uint8_t *dst, uint8_t *copy,
+                                  const uint8_t *src, size_t nlines)
 {
     /* Only ever E_enc(src), the DRAM image: not secret, not wiped */
     uint8_t tmp[RECRYPT_BATCH * MKTME_LINE_SIZE] NO_AUTO_INIT;
 
+    assert(!((uintptr_t)copy & (MKTME_LINE_SIZE - 1)));
     if (!enc || !dec) {
         if (enc || dec) {
             crypt_lines(enc ? enc : dec, enc != NULL, pa, dst, src, nlines);
         } else if (dst != src) {
             memcpy(dst, src, nlines * MKTME_LINE_SIZE);
         }
+        if (copy) {
+            copy_stream(copy, dst, nlines * MKTME_LINE_SIZE);
+        }
         return;
     }
 #if defined(__x86_64__)
-    /* Both schedules are MktmeXtsSched; AVX-512 VAES implies VAES on YMMs */
+    /*
+     * Both schedules are MktmeXtsSched; AVX-512 VAES implies VAES on
+     * YMMs.  The fused kernels stream @copy from their registers.
+     */
     if (is_vaes(enc) && is_vaes(dec)) {
         if (enc->impl == MKTME_XTS_IMPL_VAES &&
             dec->impl == MKTME_XTS_IMPL_VAES) {
             mktme_xts_vaes_recrypt(&enc->u.sched, &dec->u.sched, pa, dst,
-                                   src, nlines);
+                                   copy, src, nlines);
         } else {
             mktme_xts_vaes256_recrypt(&enc->u.sched, &dec->u.sched, pa, dst,
-                                      src, nlines);
+                                      copy, src, nlines);
         }
         return;
     }
@@ -336,11 +362,22 @@ void mktme_xts_recrypt_lines(const MktmeXtsKey *enc, const MktmeXtsKey *dec,
 
         crypt_lines(enc, true, pa, tmp, src, n);
         crypt_lines(dec, false, pa, dst, tmp, n);
+        if (copy) {
+            copy_stream(copy, dst, len);
+            copy += len;
+        }
         pa += len;
         src += len;
         dst += len;
         nlines -= n;
     }
+}
+
+void mktme_xts_recrypt_lines(const MktmeXtsKey *enc, const MktmeXtsKey *dec,
+                             uint64_t pa, uint8_t *dst, const uint8_t *src,
+                             size_t nlines)
+{
+    mktme_xts_recrypt_lines_copy(enc, dec, pa, dst, NULL, src, nlines);
 }
 
 static void crypt_unit(const MktmeXtsKey *key, bool enc,

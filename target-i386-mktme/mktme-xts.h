@@ -76,6 +76,18 @@ void mktme_xts_recrypt_lines(const MktmeXtsKey *enc, const MktmeXtsKey *dec,
                              size_t nlines);
 
 /*
+ * The same, and the same bytes to @copy as well (64-byte aligned, not
+ * overlapping the others; NULL: none).  @copy is written with
+ * non-temporal stores where the CPU has them, from the registers of the
+ * fused paths, and those stores are complete (SFENCE) on return: a
+ * snapshot that is read much later, kept out of the caches.
+ */
+void mktme_xts_recrypt_lines_copy(const MktmeXtsKey *enc,
+                                  const MktmeXtsKey *dec, uint64_t pa,
+                                  uint8_t *dst, uint8_t *copy,
+                                  const uint8_t *src, size_t nlines);
+
+/*
  * Generic XTS on one data unit of @len bytes (multiple of 16, no ciphertext
  * stealing) with an arbitrary 16-byte tweak.  For tests (IEEE 1619 vectors).
  */
@@ -117,16 +129,16 @@ void mktme_xts_aesni_unit(const MktmeXtsSched *s, bool enc,
 void mktme_xts_vaes_lines(const MktmeXtsSched *s, bool enc, uint64_t pa,
                           uint8_t *dst, const uint8_t *src, size_t nlines);
 void mktme_xts_vaes_recrypt(const MktmeXtsSched *a, const MktmeXtsSched *b,
-                            uint64_t pa, uint8_t *dst, const uint8_t *src,
-                            size_t nlines);
+                            uint64_t pa, uint8_t *dst, uint8_t *copy,
+                            const uint8_t *src, size_t nlines);
 void mktme_xts_vaes_unit(const MktmeXtsSched *s, bool enc,
                          const uint8_t tweak[16], uint8_t *dst,
                          const uint8_t *src, size_t len);
 void mktme_xts_vaes256_lines(const MktmeXtsSched *s, bool enc, uint64_t pa,
                              uint8_t *dst, const uint8_t *src, size_t nlines);
 void mktme_xts_vaes256_recrypt(const MktmeXtsSched *a, const MktmeXtsSched *b,
-                               uint64_t pa, uint8_t *dst, const uint8_t *src,
-                               size_t nlines);
+                               uint64_t pa, uint8_t *dst, uint8_t *copy,
+                               const uint8_t *src, size_t nlines);
 void mktme_xts_vaes256_unit(const MktmeXtsSched *s, bool enc,
                             const uint8_t tweak[16], uint8_t *dst,
                             const uint8_t *src, size_t len);

@@ -541,6 +541,13 @@ void mktme_mc_update(MktmeGuest *mg)
     trace_mktme_mc_update(mg->platform->generation);
 }
 
+void mktme_mc_key_programmed(MktmeGuest *mg)
+{
+    if (mg->mc) {
+        mktme_shadow_prefault(mg->mc->shadow);
+    }
+}
+
 void mktme_mc_cleanup(MktmeGuest *mg)
 {
     MktmeMc *mc = mg->mc;

@@ -106,6 +106,9 @@ struct MktmeShadow {
     MktmeSlot *slots;
     uint32_t *free;             /* stack of free slot indexes */
     uint32_t nr_free;
+    uint32_t touched;           /* slots below this one were ever filled */
+    bool prefaulting;           /* @prefault was started */
+    QemuThread prefault;        /* faults the pool in (mktme_shadow_prefault) */
     uint32_t hand;              /* eviction clock */
     uint32_t live;              /* LIVE slots */
     uint32_t dead;              /* DEAD slots */

@@ -178,6 +178,7 @@ void helper_pconfig(CPUX86State *env)
     mktme_mc_unlock(mg);
     if (r == 0 && status == MKTME_PCONFIG_SUCCESS) {
         mktme_mc_update(mg);
+        mktme_mc_key_programmed(mg);
     }
     trace_mktme_pconfig(lduw_le_p(st), ldl_le_p(st + 2) & 0xff,
                         r ? mktme_fault_name(p->last_fault) : "ok", status);

@@ -56,6 +56,7 @@
 
 #include "qemu/osdep.h"
 #include "qemu/bitops.h"
+#include "qemu/madvise.h"
 #include "qemu/main-loop.h"
 #include "qemu/memalign.h"
 #include "qemu/rcu.h"
@@ -110,9 +111,12 @@ void shadow_wb_init(MktmeShadow *sh)
     memory_region_init_ram_device_ptr(&sh->pool_rw, NULL, "mktme-shadow-rw",
                                       size, sh->pool_host);
     sh->pool_rw_ram = memory_region_get_ram_addr(&sh->pool_rw);
-    /* Touched now, not by the first fills (as the pool, see there) */
-    sh->snap = qemu_memalign(SHADOW_PAGE, size);
-    memset(sh->snap, 0, size);
+    /*
+     * Huge pages where the host has them, as the pool: fills stream to
+     * it.  Faulted in with the pool (mktme_shadow_prefault()).
+     */
+    sh->snap = qemu_memalign(QEMU_VMALLOC_ALIGN, size);
+    qemu_madvise(sh->snap, size, QEMU_MADV_HUGEPAGE);
     sh->rmap = g_new0(uint16_t, sh->writable_pages);
     /* (the host allocates the pages of it that entries are recorded in) */
     sh->rwhere = g_new0(uint64_t, sh->writable_pages);
@@ -136,7 +140,7 @@ void shadow_wb_cleanup(MktmeShadow *sh)
     memory_region_del_subregion(mktme_cpu_memory(), &sh->pool_rw);
     object_unparent(OBJECT(&sh->pool_rw));
     /* Plaintext of guest pages */
-    mktme_wipe(sh->snap, (size_t)sh->nr_slots * SHADOW_PAGE);
+    mktme_wipe(sh->snap, (size_t)sh->touched * SHADOW_PAGE);
     qemu_vfree(sh->snap);
     g_free(sh->rmap);
     g_free(sh->rwhere);

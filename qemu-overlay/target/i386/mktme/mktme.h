@@ -181,6 +181,8 @@ void mktme_mc_cleanup(MktmeGuest *mg);
 bool mktme_mc_rekey(MktmeGuest *mg, Error **errp);
 /* The key table or activation changed: remap KeyIDs, flush TLBs. */
 void mktme_mc_update(MktmeGuest *mg);
+/* A KeyID was programmed (PCONFIG): KeyID accesses are coming */
+void mktme_mc_key_programmed(MktmeGuest *mg);
 /* Held around changes of the key table (PCONFIG) */
 void mktme_mc_lock(MktmeGuest *mg);
 void mktme_mc_unlock(MktmeGuest *mg);
@@ -216,6 +218,8 @@ MktmeShadow *mktme_shadow_new(uint64_t size, bool write_back,
                               MktmeShadowCipherFn *ciphers,
                               void *opaque, char **why);
 void mktme_shadow_free(MktmeShadow *sh);
+/* Fault the pool in, in the background: a key was programmed */
+void mktme_shadow_prefault(MktmeShadow *sh);
 /*
  * Drop every slot (key, activation or memory map change, reset): at
  * once if no vCPU runs, else before the calling vCPU's next instruction
@@ -254,6 +258,7 @@ static inline MktmeShadow *mktme_shadow_new(uint64_t size, bool write_back,
     return NULL;
 }
 static inline void mktme_shadow_free(MktmeShadow *sh) {}
+static inline void mktme_shadow_prefault(MktmeShadow *sh) {}
 static inline void mktme_shadow_drop_all(MktmeShadow *sh) {}
 static inline void mktme_shadow_drop_ram(MktmeShadow *sh, ram_addr_t start,
                                          ram_addr_t len) {}

@@ -38,10 +38,6 @@
 #include "system/runstate.h"
 #include "mktme.h"
 
-#if defined(__x86_64__)
-#include <emmintrin.h>
-#endif
-
 #define SHADOW_PAGE     4096
 #define SHADOW_STRIPES  64
 
@@ -190,23 +186,6 @@ static inline void slot_drop_tbs(MktmeShadow *sh, uint32_t i, unsigned off,
 static inline uint8_t *slot_snap(MktmeShadow *sh, uint32_t i)
 {
     return sh->snap + (size_t)i * SHADOW_PAGE;
-}
-
-/*
- * A slot's snapshot at its fill: read at its first sync, much later, so
- * written around the caches where the host can (no read for ownership).
- */
-static inline void snap_store(uint8_t *dst, const uint8_t *src)
-{
-#if defined(__x86_64__)
-    for (unsigned i = 0; i < SHADOW_PAGE; i += 16) {
-        _mm_stream_si128((__m128i *)(dst + i),
-                         _mm_load_si128((const __m128i *)(src + i)));
-    }
-    _mm_sfence();   /* before the stripe's release: a sync reads it */
-#else
-    memcpy(dst, src, SHADOW_PAGE);
-#endif
 }
 
 static inline uint64_t ld_atomic(const uint8_t *p)

@@ -344,20 +344,18 @@ int64_t mktme_shadow_get(MktmeShadow *sh, hwaddr pa, uint16_t keyid)
     /* A new page, used through one KeyID so far: stores may go straight */
     wb = watch && shadow_wb_choose(sh, pg, rb);
     host = slot_host(sh, i);
-    if (c0 || ck) {
-        /*
-         * Straight from R: a write to it meanwhile refreshes the slot.
-         * A write-back slot's snapshot streams from the same registers.
-         */
-        mktme_xts_recrypt_lines_copy(c0, ck, pa, host,
-                                     wb ? slot_snap(sh, i) : NULL, r,
-                                     SHADOW_PAGE / MKTME_LINE_SIZE);
-    } else {
+    /*
+     * Straight from R: a write to it meanwhile refreshes the slot.  A
+     * write-back slot's snapshot streams from the same registers.  With
+     * no cipher, R is read with 8-byte loads and the engine only copies.
+     */
+    if (!c0 && !ck) {
         read_line(host, r, SHADOW_PAGE);
-        if (wb) {
-            snap_store(slot_snap(sh, i), host);
-        }
     }
+    mktme_xts_recrypt_lines_copy(c0, ck, pa, host,
+                                 wb ? slot_snap(sh, i) : NULL,
+                                 c0 || ck ? r : host,
+                                 SHADOW_PAGE / MKTME_LINE_SIZE);
 
     qemu_mutex_lock(&sh->lock);
     *s = (MktmeSlot) {

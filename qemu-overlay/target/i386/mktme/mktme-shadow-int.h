@@ -115,6 +115,8 @@ struct MktmeShadow {
     /* Pages some TLB may write directly (bit per ram page) */
     unsigned long *writable;
     uint64_t writable_pages;
+    bool armed;                 /* the TLB hooks are on (shadow_arm()) */
+    bool arm_pending;           /* their switch-on is queued */
 
     uint32_t gen;               /* bumped when every slot is dropped */
     bool epoch_pending;         /* an epoch is queued */
@@ -285,6 +287,11 @@ MktmePage *shadow_page_of(MktmeShadow *sh, ram_addr_t ram);
 MktmePage *shadow_lock_page_of(MktmeShadow *sh, ram_addr_t ram,
                                QemuRecMutex **stripe);
 void shadow_watch_init(MktmeShadow *sh);
+/*
+ * The first fill: switch the TLB hooks on in exclusive work queued on
+ * the calling vCPU, which fills nothing until then.
+ */
+void shadow_request_arm(MktmeShadow *sh);
 void shadow_watch_cleanup(MktmeShadow *sh);
 /*
  * Protect R page @ram, at host address @r, against unnoticed writes (a

@@ -275,6 +275,11 @@ int64_t mktme_shadow_get(MktmeShadow *sh, hwaddr pa, uint16_t keyid)
     bool watch = false, wb = false;
     uint32_t gen = qatomic_load_acquire(&sh->gen);
 
+    if (unlikely(!qatomic_load_acquire(&sh->armed))) {
+        /* The crypto region serves until the TLB hooks are on. */
+        shadow_request_arm(sh);
+        return -1;
+    }
     pa &= TARGET_PAGE_MASK;
     if (!shadow_ram_page(pa, &ram, &r, &rb)) {
         return -1;

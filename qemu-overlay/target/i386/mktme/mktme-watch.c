@@ -20,7 +20,14 @@
  *
  * The DIRTY_MEMORY_CODE bit of a page is cleared without walking every
  * TLB when no TLB can write the page directly: @writable records the
- * pages a TLB entry has ever mapped writable.
+ * pages a TLB entry has mapped writable since the TLB hooks came on.
+ *
+ * Those hooks (writable, installing: rmap) run at every TLB fill of
+ * guest RAM, and cost a KeyID-0 guest about 5% of its time; with no slot
+ * they have nothing to do.  So they come on at the first fill, when
+ * every TLB is emptied of guest RAM (shadow_arm_work()); until then
+ * only watch_ops_idle is registered, whose access hook keeps
+ * MemoryRegionCaches made meanwhile (virtio rings) off direct pointers.
  *
  * vhost and VFIO write guest RAM from outside QEMU, unseen: with either
  * present the fast path turns itself off (the crypto region, which
@@ -299,6 +306,47 @@ static const RAMWatchOps watch_ops = {
     .accessing = shadow_wb_accessing,
 };
 
+/* Until the first fill: see the head of this file. */
+static const RAMWatchOps watch_ops_idle = {
+    .accessing = shadow_wb_accessing,
+};
+
+/* Exclusive work: no vCPU runs, none has a slot yet (no fill ran). */
+static void shadow_arm_work(CPUState *cpu, run_on_cpu_data data)
+{
+    MktmeShadow *sh = data.host_ptr;
+    CPUState *cs;
+
+    if (!sh->armed) {
+        /*
+         * The same watcher with more hooks: swapped in place, never
+         * through NULL (address_space_cache_init() reads it twice).
+         */
+        qatomic_set(&ram_watch_ops, &watch_ops);
+        /*
+         * No entry of guest RAM made before is left unrecorded: gone
+         * now, in place.  The rest (the crypto region's entries of the
+         * pages that asked for fills meanwhile) before each vCPU's next
+         * TB, with the usual flush.
+         */
+        CPU_FOREACH(cs) {
+            tlb_flush_host_range(cs, NULL, SIZE_MAX);
+            tlb_flush(cs);
+        }
+        qatomic_store_release(&sh->armed, true);
+        trace_mktme_shadow_arm();
+    }
+    qatomic_set(&sh->arm_pending, false);
+}
+
+void shadow_request_arm(MktmeShadow *sh)
+{
+    if (current_cpu && !qatomic_xchg(&sh->arm_pending, true)) {
+        async_safe_run_on_cpu(current_cpu, shadow_arm_work,
+                              RUN_ON_CPU_HOST_PTR(sh));
+    }
+}
+
 bool shadow_watch_page(MktmeShadow *sh, ram_addr_t ram, void *r)
 {
     uint64_t page = ram >> TARGET_PAGE_BITS;
@@ -405,7 +453,7 @@ void shadow_watch_init(MktmeShadow *sh)
     };
     memory_listener_register(&sh->listener, &address_space_memory);
     qatomic_set(&watched, sh);
-    ram_watch_register(&watch_ops);
+    ram_watch_register(&watch_ops_idle);
 }
 
 void shadow_watch_cleanup(MktmeShadow *sh)

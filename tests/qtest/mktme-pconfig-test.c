@@ -448,6 +448,18 @@ static void check_aliasing(Guest *g)
     /* Large enough for every buffer: A is 256 bytes, D 192 */
     uint8_t p[MKG_LEN_A], ram[MKG_LEN_A], exp[MKG_LEN_A], t[MKG_LEN_A];
 
+    /* F, then F', through KeyID 0 around the first fill */
+    pattern(p, 7, MKG_LEN_F);
+    read_of_r(g, &k1, MKG_PA_F, exp, p, MKG_LEN_F);
+    check_mem(g, "F via KeyID 1 = D_1(E_0(F)) (first fill)", r->f_read1[0],
+              exp, MKG_LEN_F);
+    pattern(p, 8, MKG_LEN_F);
+    check_ram(g, "F: RAM = F' (stored through KeyID 0 after the fill)",
+              MKG_PA_F, p, MKG_LEN_F);
+    read_of_r(g, &k1, MKG_PA_F, exp, p, MKG_LEN_F);
+    check_mem(g, "F' via KeyID 1 = D_1(E_0(F'))", r->f_read1[1], exp,
+              MKG_LEN_F);
+
     /* P_A through KeyID 1 */
     pattern(p, 1, MKG_LEN_A);
     r_of_write(g, &k1, MKG_PA_A, ram, p, MKG_LEN_A);

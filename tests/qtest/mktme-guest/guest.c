@@ -409,6 +409,26 @@ static void pconfig_errors(void)
     puts_dbg("\n");
 }
 
+/*
+ * The first accesses through a KeyID other than 0: F is stored through
+ * KeyID 0 first, so that the TLB maps the page writable before any
+ * shadow exists; after it has been read through KeyID 1 (a few times:
+ * the first fill may wait for the next TB), a store through the same
+ * KeyID-0 address must still be seen through KeyID 1.
+ */
+static void first_fill_tests(void)
+{
+    stage("first fill: F via KeyID 0, read via KeyID 1, F' via KeyID 0");
+    fill(7, MKG_LEN_F);
+    wr(0, MKG_PA_F, buf, MKG_LEN_F);
+    for (int i = 0; i < 4; i++) {
+        rd(1, MKG_PA_F, res->f_read1[0], MKG_LEN_F);
+    }
+    fill(8, MKG_LEN_F);
+    wr(0, MKG_PA_F, buf, MKG_LEN_F);
+    rd(1, MKG_PA_F, res->f_read1[1], MKG_LEN_F);
+}
+
 static void alias_tests(void)
 {
     stage("aliasing: P_A via KeyID 1, read via KeyIDs 0..11");
@@ -801,6 +821,7 @@ void guest_main(void)
     stage("PCONFIG: RFLAGS after each flag producer; DS base in 64-bit mode");
     pconfig_flags();
     pconfig_ds_base();
+    first_fill_tests();
     alias_tests();
     exec_tests();
     if ((res->cpuid7_ecx & (3u << 27)) == 3u << 27) {

@@ -40,6 +40,8 @@
 #define MKG_LEN_C   128
 #define MKG_PA_D    0x203000ULL /* P_D via KeyID 1, then partial writes */
 #define MKG_LEN_D   192
+#define MKG_PA_F    0x204000ULL /* F via KeyID 0, read via KeyID 1: the */
+#define MKG_LEN_F   128         /* first fill; then F' via KeyID 0 */
 #define MKG_PA_E    0x8001000ULL /* U via KeyID 0 inside the exclusion range */
 #define MKG_LEN_E   128
 #define MKG_PA_X    0x500000ULL /* code, written via KeyID 1 */
@@ -298,6 +300,7 @@ typedef struct MkgResults {
     unsigned char c2_read0[MKG_LEN_C], c2_read2[MKG_LEN_C];
     unsigned char d_read1[MKG_LEN_D];
     unsigned char e_read1[MKG_LEN_E], e_read3[MKG_LEN_E];
+    unsigned char f_read1[2][MKG_LEN_F];        /* after F, after F' */
     unsigned char x_read0[64];
 
     /* PCONFIG's RFLAGS after each flag producer, and alone */

@@ -23,7 +23,13 @@
 static void shadow_kill_slot(MktmeShadow *sh, MktmeSlot *s)
 {
     if (s->state == SLOT_LIVE) {
+        uint64_t *near = shadow_near(sh, s->pa, false);
+
         qht_remove(&sh->index, s, index_hash(s->pa, s->keyid));
+        if (near && qatomic_read(near) ==
+            near_entry(s - sh->slots, s->keyid)) {
+            qatomic_set(near, 0);
+        }
         s->state = SLOT_DEAD;
         qatomic_set(&sh->live, sh->live - 1);
         sh->dead++;

@@ -110,6 +110,7 @@ struct MktmeShadow {
     uint32_t dead;              /* DEAD slots */
 
     struct qht index;           /* (pa, keyid) -> LIVE slot; RCU lookups */
+    uint64_t **near;            /* per guest page: its newest LIVE slot */
     GHashTable *pages;          /* ram_addr -> MktmePage */
 
     /* Pages some TLB may write directly (bit per ram page) */
@@ -142,6 +143,40 @@ static inline uint32_t index_hash(hwaddr pa, uint16_t keyid)
     uint64_t v = (pa >> TARGET_PAGE_BITS) << 16 | keyid;
 
     return (v * 0x9e3779b97f4a7c15ULL) >> 32;
+}
+
+/*
+ * The index's fast lane, for TLB fills: per guest page below NEAR_LIMIT,
+ * the page's newest LIVE slot and its KeyID, in chunks of NEAR_CHUNK
+ * bytes of guest memory allocated at the first fill in them.  A pass
+ * over guest memory reads it in address order, where the hash table's
+ * buckets, at random, each cost a cache miss: qht_lookup() was the
+ * largest cost of a KeyID-1 TLB fill.  Written under sh->lock where
+ * the index is (fill, kill); read with no lock, as the index is.
+ */
+#define NEAR_LIMIT  (1ULL << 46)
+#define NEAR_CHUNK  (1ULL << 30)
+#define NEAR_PAGES  (NEAR_CHUNK >> TARGET_PAGE_BITS)
+
+static inline uint64_t near_entry(uint32_t slot, uint16_t keyid)
+{
+    return (uint64_t)keyid << 32 | (slot + 1);
+}
+
+/* @pa's entry, or NULL if it has no chunk (and @alloc is false) */
+static inline uint64_t *shadow_near(MktmeShadow *sh, hwaddr pa, bool alloc)
+{
+    uint64_t *chunk;
+
+    if (pa >= NEAR_LIMIT) {
+        return NULL;
+    }
+    chunk = qatomic_load_acquire(&sh->near[pa / NEAR_CHUNK]);
+    if (!chunk && alloc) {
+        chunk = g_new0(uint64_t, NEAR_PAGES);
+        qatomic_store_release(&sh->near[pa / NEAR_CHUNK], chunk);
+    }
+    return chunk ? &chunk[(pa % NEAR_CHUNK) >> TARGET_PAGE_BITS] : NULL;
 }
 
 static inline QemuRecMutex *shadow_stripe(MktmeShadow *sh, hwaddr pa)

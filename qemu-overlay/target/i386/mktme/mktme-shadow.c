@@ -220,11 +220,20 @@ static MktmeSlot *index_lookup(MktmeShadow *sh, hwaddr pa, uint16_t keyid)
 int64_t mktme_shadow_find(MktmeShadow *sh, hwaddr pa, uint16_t keyid)
 {
     MktmeSlot *s;
+    uint64_t *near;
 
     if (!qatomic_read(&sh->live)) {
         return -1;
     }
     /* Without a lock: every vCPU's TLB fills come here. */
+    near = shadow_near(sh, pa, false);
+    if (near) {
+        uint64_t e = qatomic_load_acquire(near);
+
+        if (e >> 32 == keyid && (uint32_t)e) {
+            return (uint32_t)e - 1;
+        }
+    }
     s = index_lookup(sh, pa, keyid);
     return s ? s - sh->slots : -1;
 }
@@ -271,6 +280,7 @@ int64_t mktme_shadow_get(MktmeShadow *sh, hwaddr pa, uint16_t keyid)
     uint8_t *r, *host;
     RAMBlock *rb;
     gpointer v;
+    uint64_t *near;
     uint32_t i;
     bool watch = false, wb = false;
     uint32_t gen = qatomic_load_acquire(&sh->gen);
@@ -372,6 +382,10 @@ int64_t mktme_shadow_get(MktmeShadow *sh, hwaddr pa, uint16_t keyid)
     }
     pg->slots = i;
     qht_insert(&sh->index, s, index_hash(pa, keyid), NULL);
+    near = shadow_near(sh, pa, true);
+    if (near) {
+        qatomic_store_release(near, near_entry(i, keyid));
+    }
     qatomic_set(&sh->live, sh->live + 1);
     sh->fills++;
     qemu_mutex_unlock(&sh->lock);
@@ -432,6 +446,8 @@ MktmeShadow *mktme_shadow_new(uint64_t size, bool write_back,
     }
     sh->nr_free = slots;
     qht_init(&sh->index, index_cmp, slots, QHT_MODE_AUTO_RESIZE);
+    /* (virtual memory: the pages of it that fills touch) */
+    sh->near = g_new0(uint64_t *, NEAR_LIMIT / NEAR_CHUNK);
     sh->pages = g_hash_table_new_full(key_hash, g_direct_equal, NULL, g_free);
     qemu_mutex_init(&sh->lock);
     for (int i = 0; i < SHADOW_STRIPES; i++) {
@@ -503,6 +519,10 @@ void mktme_shadow_free(MktmeShadow *sh)
     /* Plaintext of guest pages: wipe before the pool goes. */
     mktme_wipe(sh->pool_host, (size_t)sh->touched * SHADOW_PAGE);
     qht_destroy(&sh->index);
+    for (size_t c = 0; c < NEAR_LIMIT / NEAR_CHUNK; c++) {
+        g_free(sh->near[c]);
+    }
+    g_free(sh->near);
     g_hash_table_destroy(sh->pages);    /* frees the page records */
     g_free(sh->slots);
     g_free(sh->free);

@@ -110,13 +110,13 @@ struct MktmeShadow {
     uint32_t dead;              /* DEAD slots */
 
     struct qht index;           /* (pa, keyid) -> LIVE slot; RCU lookups */
-    uint64_t **near;            /* per guest page: its newest LIVE slot */
+    uint64_t **near;            /* per page: newest slot, 0 once it dies */
     GHashTable *pages;          /* ram_addr -> MktmePage */
 
     /* Pages some TLB may write directly (bit per ram page) */
     unsigned long *writable;
     uint64_t writable_pages;
-    bool armed;                 /* the TLB hooks are on (shadow_arm()) */
+    bool armed;                 /* the TLB hooks are on (shadow_arm_work) */
     bool arm_pending;           /* their switch-on is queued */
 
     uint32_t gen;               /* bumped when every slot is dropped */

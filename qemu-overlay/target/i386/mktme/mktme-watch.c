@@ -26,8 +26,9 @@
  * guest RAM, and cost a KeyID-0 guest about 5% of its time; with no slot
  * they have nothing to do.  So they come on at the first fill, when
  * every TLB is emptied of guest RAM (shadow_arm_work()); until then
- * only watch_ops_idle is registered, whose access hook keeps
- * MemoryRegionCaches made meanwhile (virtio rings) off direct pointers.
+ * watch_ops_idle is registered: the same hooks without those two (its
+ * access hook keeps MemoryRegionCaches made meanwhile, virtio rings,
+ * off direct pointers).
  *
  * vhost and VFIO write guest RAM from outside QEMU, unseen: with either
  * present the fast path turns itself off (the crypto region, which
@@ -265,10 +266,17 @@ static void watch_code(ram_addr_t ram)
     qemu_mutex_unlock(&sh->lock);
 }
 
+/*
+ * The last TB of the page at @ram went.  An R page with slots stays
+ * protected.  One without is unprotected here, under sh->lock, rather
+ * than by the caller after the return: a fill that records the page
+ * meanwhile (under the same lock) clears the bit after that, not before
+ * (shadow_watch_page()), so its slot never shadows a page stores reach
+ * directly.  Returns true: the caller has nothing left to do.
+ */
 static bool watch_keep_protected(ram_addr_t ram)
 {
     MktmeShadow *sh = qatomic_read(&watched);
-    bool keep;
 
     if (!sh) {
         return false;
@@ -278,9 +286,11 @@ static bool watch_keep_protected(ram_addr_t ram)
         return qatomic_read(&sh->slots[pool_slot_of(sh, ram)].has_code);
     }
     qemu_mutex_lock(&sh->lock);
-    keep = page_of(sh, ram) != NULL;
+    if (!page_of(sh, ram)) {
+        cpu_physical_memory_set_dirty_flag(ram, DIRTY_MEMORY_CODE);
+    }
     qemu_mutex_unlock(&sh->lock);
-    return keep;
+    return true;
 }
 
 /* Under the installing vCPU's TLB lock */
@@ -306,10 +316,26 @@ static const RAMWatchOps watch_ops = {
     .accessing = shadow_wb_accessing,
 };
 
-/* Until the first fill: see the head of this file. */
+/*
+ * Until the first fill (see the head of this file): all but the hooks of
+ * a vCPU's TLB fill, so that threads other than the vCPUs (which the
+ * swap in shadow_arm_work() does not stop) see the same hooks before
+ * and after it.
+ */
 static const RAMWatchOps watch_ops_idle = {
+    .cpu_write = watch_cpu_write,
+    .written = watch_written,
+    .discarded = watch_discarded,
+    .code = watch_code,
+    .keep_protected = watch_keep_protected,
     .accessing = shadow_wb_accessing,
 };
+
+/* Queued by shadow_arm_work(): runs on @cpu, outside any access. */
+static void shadow_arm_flush_work(CPUState *cpu, run_on_cpu_data data)
+{
+    tlb_flush(cpu);
+}
 
 /* Exclusive work: no vCPU runs, none has a slot yet (no fill ran). */
 static void shadow_arm_work(CPUState *cpu, run_on_cpu_data data)
@@ -317,7 +343,7 @@ static void shadow_arm_work(CPUState *cpu, run_on_cpu_data data)
     MktmeShadow *sh = data.host_ptr;
     CPUState *cs;
 
-    if (!sh->armed) {
+    if (!qatomic_read(&sh->armed) && !qatomic_read(&sh->off)) {
         /*
          * The same watcher with more hooks: swapped in place, never
          * through NULL (address_space_cache_init() reads it twice).
@@ -325,13 +351,15 @@ static void shadow_arm_work(CPUState *cpu, run_on_cpu_data data)
         qatomic_set(&ram_watch_ops, &watch_ops);
         /*
          * No entry of guest RAM made before is left unrecorded: gone
-         * now, in place.  The rest (the crypto region's entries of the
-         * pages that asked for fills meanwhile) before each vCPU's next
-         * TB, with the usual flush.
+         * now, in place (not tlb_flush(): that may resize, free, the
+         * TLB of a vCPU that waits for the exclusive section halfway
+         * through an access).  The crypto region's entries of the pages
+         * that asked for fills meanwhile are exact, and go at each
+         * vCPU's next look at its work queue, so that they fill slots.
          */
         CPU_FOREACH(cs) {
             tlb_flush_host_range(cs, NULL, SIZE_MAX);
-            tlb_flush(cs);
+            async_run_on_cpu(cs, shadow_arm_flush_work, RUN_ON_CPU_NULL);
         }
         qatomic_store_release(&sh->armed, true);
         trace_mktme_shadow_arm();
@@ -341,7 +369,9 @@ static void shadow_arm_work(CPUState *cpu, run_on_cpu_data data)
 
 void shadow_request_arm(MktmeShadow *sh)
 {
-    if (current_cpu && !qatomic_xchg(&sh->arm_pending, true)) {
+    /* Fills run on vCPU threads; no fill, no slot to arm for. */
+    assert(current_cpu);
+    if (!qatomic_xchg(&sh->arm_pending, true)) {
         async_safe_run_on_cpu(current_cpu, shadow_arm_work,
                               RUN_ON_CPU_HOST_PTR(sh));
     }

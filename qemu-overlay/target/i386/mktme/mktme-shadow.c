@@ -505,8 +505,8 @@ void mktme_shadow_prefault(MktmeShadow *sh)
 
 /*
  * At exit or on a failed start only (an mktme-guest in use cannot be
- * deleted): no vCPU runs, so no arm or epoch work queued on one is left
- * to run on @sh.
+ * deleted).  Arm or epoch work still queued on a vCPU is not waited for
+ * here.
  */
 void mktme_shadow_free(MktmeShadow *sh)
 {

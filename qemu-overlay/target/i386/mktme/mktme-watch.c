@@ -267,23 +267,25 @@ static void watch_code(ram_addr_t ram)
 }
 
 /*
- * The last TB of the page at @ram went.  An R page with slots stays
- * protected.  One without is unprotected here, under sh->lock, rather
- * than by the caller after the return: a fill that records the page
- * meanwhile (under the same lock) clears the bit after that, not before
- * (shadow_watch_page()), so its slot never shadows a page stores reach
- * directly.  Returns true: the caller has nothing left to do.
+ * The last TB of the page at @ram went.  A slot that had TBs stays
+ * protected until it is recycled (watch_code()), and so does an R page
+ * with slots.  An R page without is unprotected here, under sh->lock,
+ * rather than by the caller after the return: a fill that records the
+ * page meanwhile (under the same lock) clears the bit after that, not
+ * before (shadow_watch_page()), so its slot never shadows a page stores
+ * reach directly.  Returns false only where the caller unprotects.
  */
 static bool watch_keep_protected(ram_addr_t ram)
 {
     MktmeShadow *sh = qatomic_read(&watched);
+    int64_t slot;
 
     if (!sh) {
         return false;
     }
-    if (pool_slot_of(sh, ram) >= 0) {
-        /* Until the slot is recycled, if it had TBs (watch_code()) */
-        return qatomic_read(&sh->slots[pool_slot_of(sh, ram)].has_code);
+    slot = pool_slot_of(sh, ram);
+    if (slot >= 0) {
+        return qatomic_read(&sh->slots[slot].has_code);
     }
     qemu_mutex_lock(&sh->lock);
     if (!page_of(sh, ram)) {

@@ -771,8 +771,8 @@ static void check_pool_private(Run *run)
     check_u64(run, len, POOL_SEARCH, "pmemsave of the pool's window: bytes");
     for (gsize i = 0; i < len; i++) {
         if (sys[i]) {
-            fail(run, "system memory reaches the shadow pool: byte %#zx of "
-                 "its window reads %#x", (size_t)i, (uint8_t)sys[i]);
+            fail(run, "system memory reaches the shadow pool: byte 0x%zx of "
+                 "its window reads 0x%x", (size_t)i, (uint8_t)sys[i]);
             break;
         }
     }

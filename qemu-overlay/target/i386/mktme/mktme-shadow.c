@@ -505,8 +505,8 @@ void mktme_shadow_prefault(MktmeShadow *sh)
 
 /*
  * At exit or on a failed start only (an mktme-guest in use cannot be
- * deleted).  Arm or epoch work still queued on a vCPU is not waited for
- * here.
+ * deleted).  Arm or epoch work still queued on a vCPU runs first
+ * (shadow_watch_cleanup()).
  */
 void mktme_shadow_free(MktmeShadow *sh)
 {

@@ -488,10 +488,30 @@ void shadow_watch_init(MktmeShadow *sh)
     ram_watch_register(&watch_ops_idle);
 }
 
+static void shadow_drain_work(CPUState *cpu, run_on_cpu_data data)
+{
+}
+
 void shadow_watch_cleanup(MktmeShadow *sh)
 {
-    ram_watch_register(NULL);
+    CPUState *cs;
+
+    /* No hook queues work for @sh from here on. */
     qatomic_set(&watched, NULL);
+    /*
+     * Arm and epoch work still queued on a vCPU holds @sh: let it run
+     * before @sh goes.  At exit the vCPUs are paused, and a paused vCPU
+     * still runs its queue.  (Arm work queues more, which holds no @sh.)
+     * The hooks go after it, as arm work swaps them.
+     */
+    if (bql_locked() && !current_cpu) {
+        CPU_FOREACH(cs) {
+            if (cs->created) {
+                run_on_cpu(cs, shadow_drain_work, RUN_ON_CPU_NULL);
+            }
+        }
+    }
+    ram_watch_register(NULL);
     memory_listener_unregister(&sh->listener);
     g_free(sh->writable);
 }

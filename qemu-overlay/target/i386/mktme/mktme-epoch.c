@@ -150,6 +150,13 @@ static void shadow_collect(MktmeShadow *sh, uint32_t evict)
     GArray *code = g_array_new(false, false, sizeof(uint32_t));
     CPUState *cs;
 
+    /*
+     * Every store that saw no record has landed (shadow_store_unseen()),
+     * unless a vCPU stopped halfway through an access that crosses pages.
+     */
+    if (!qatomic_read(&sh->midaccess)) {
+        memset(sh->unseen, 0, sh->nr_unseen * sizeof(*sh->unseen));
+    }
     for (uint32_t n = 0; evict && n < sh->nr_slots; n++) {
         MktmeSlot *s = &sh->slots[sh->hand];
 

@@ -119,6 +119,14 @@ struct MktmeShadow {
     bool armed;                 /* the TLB hooks are on (shadow_arm_work) */
     bool arm_pending;           /* their switch-on is queued */
 
+    /*
+     * Per vCPU (and one for a cpu_index past max_cpus): the page, | 1, of
+     * its last store that found no page record (watch_cpu_write()),
+     * which may still be landing; 0 after an epoch.
+     */
+    uint64_t *unseen;
+    unsigned nr_unseen;
+
     uint32_t gen;               /* bumped when every slot is dropped */
     bool epoch_pending;         /* an epoch is queued */
     bool map_changed;           /* the memory map changed (listener) */
@@ -333,5 +341,11 @@ void shadow_watch_cleanup(MktmeShadow *sh);
  * page's first slot)
  */
 bool shadow_watch_page(MktmeShadow *sh, ram_addr_t ram, void *r);
+/*
+ * Under sh->lock: a store to @ram that saw no page record may still be
+ * landing on another vCPU (watch_cpu_write()), so a fill must not copy
+ * R yet.
+ */
+bool shadow_store_unseen(MktmeShadow *sh, ram_addr_t ram);
 
 #endif

@@ -40,6 +40,7 @@
 #include "qapi/error.h"
 #include "mktme-compat.h"
 #include "exec/cputlb.h"
+#include "hw/boards.h"
 #include "hw/core/cpu.h"
 #include "system/cpus.h"
 #include "system/runstate.h"
@@ -317,6 +318,14 @@ int64_t mktme_shadow_get(MktmeShadow *sh, hwaddr pa, uint16_t keyid)
         qemu_rec_mutex_unlock(stripe);
         return -1;
     }
+    if (!v && shadow_store_unseen(sh, ram)) {
+        /* A store unseen by the hooks may land after the copy: later. */
+        qemu_mutex_unlock(&sh->lock);
+        qemu_rec_mutex_unlock(stripe);
+        trace_mktme_shadow_fill_unseen(pa, keyid);
+        shadow_request_epoch(sh);
+        return -1;
+    }
     if (v || sh->off || !sh->nr_free) {
         bool full = !v && !sh->off;
 
@@ -445,6 +454,9 @@ MktmeShadow *mktme_shadow_new(uint64_t size, bool write_back,
         sh->free[i] = slots - 1 - i;
     }
     sh->nr_free = slots;
+    /* One per possible vCPU, and one for any other */
+    sh->nr_unseen = MAX(MACHINE(qdev_get_machine())->smp.max_cpus, 1) + 1;
+    sh->unseen = g_new0(uint64_t, sh->nr_unseen);
     qht_init(&sh->index, index_cmp, slots, QHT_MODE_AUTO_RESIZE);
     /* (virtual memory: the pages of it that fills touch) */
     sh->near = g_new0(uint64_t *, NEAR_LIMIT / NEAR_CHUNK);
@@ -531,6 +543,7 @@ void mktme_shadow_free(MktmeShadow *sh)
     g_hash_table_destroy(sh->pages);    /* frees the page records */
     g_free(sh->slots);
     g_free(sh->free);
+    g_free(sh->unseen);
     g_free(sh->off);
     g_free(sh);
 }

@@ -149,6 +149,7 @@ static void watch_cpu_write(CPUState *cs, ram_addr_t ram, unsigned size,
                             uintptr_t ra)
 {
     MktmeShadow *sh = qatomic_read(&watched);
+    uint64_t *unseen;
     hwaddr pa;
 
     if (sh && sh->wb_on && ram >= sh->pool_rw_ram &&
@@ -162,9 +163,21 @@ static void watch_cpu_write(CPUState *cs, ram_addr_t ram, unsigned size,
         tb_invalidate_phys_range(romd, romd + size - 1);
         return;
     }
-    if (!sh || !page_watched(sh, ram, &pa)) {
+    if (!sh) {
         return;
     }
+    /*
+     * Say first that a store to the page may be landing, then look for
+     * its record, both ordered by sh->lock with a fill's record and its
+     * look at @unseen: either the fill sees the mark and copies nothing,
+     * or this store sees the record and takes the slots away.
+     */
+    unseen = &sh->unseen[MIN((unsigned)cs->cpu_index, sh->nr_unseen - 1)];
+    qatomic_set(unseen, (ram & TARGET_PAGE_MASK) | 1);
+    if (!page_watched(sh, ram, &pa)) {
+        return;
+    }
+    qatomic_set(unseen, 0);
     trace_mktme_shadow_cpu_write(pa, ram);
     if (!(cs->tcg_cflags & CF_PARALLEL) || cpu_in_exclusive_context(cs)) {
         /* No other vCPU runs now (one vCPU, round-robin, exclusive) */
@@ -191,6 +204,25 @@ static void watch_cpu_write(CPUState *cs, ram_addr_t ram, unsigned size,
         async_safe_run_on_cpu(cs, shadow_epoch_work,
                               RUN_ON_CPU_HOST_PTR(sh));
     }
+}
+
+/*
+ * The filling vCPU's own mark is old: it runs another access now, so its
+ * store has landed.  The last entry is shared, and never one's own.  An
+ * epoch, with every vCPU out of its access, clears the marks.
+ */
+bool shadow_store_unseen(MktmeShadow *sh, ram_addr_t ram)
+{
+    uint64_t mark = (ram & TARGET_PAGE_MASK) | 1;
+    unsigned self = current_cpu ? current_cpu->cpu_index : UINT_MAX;
+
+    for (unsigned i = 0; i < sh->nr_unseen; i++) {
+        if ((i != self || i == sh->nr_unseen - 1) &&
+            qatomic_read(&sh->unseen[i]) == mark) {
+            return true;
+        }
+    }
+    return false;
 }
 
 /* [@ram, +@len) was written (after the fact), or discarded (@zero) */

@@ -100,7 +100,7 @@ def parse_save(path):
     then subsection mktme-guest/platform: phys_bits, max_keyid_bits,
     nr_entries (u32), activate, exclude_mask, exclude_base (u64), and
     nr_entries entries of mode, alg (u8), data_key[32], tweak_key[32]
-    (target/i386/mktme/mktme-guest.c)."""
+    (target/i386/mktme/mktme-guest-setup.c)."""
     d = open(path, "rb").read()
     if not d.startswith(b"LibvirtQemudSave"):
         sys.exit("%s: not a libvirt save image" % path)

@@ -10,7 +10,9 @@
  *   mktme-epoch.c    the slot life cycle: killing, recycling, epochs.
  *
  *   mktme-writeback.c  write-back slots: stores straight into the slot,
- *                    R brought up to date before anyone else reads it.
+ *                    R brought up to date before anyone else reads it;
+ *   mktme-demote.c   which TLBs map R of a page (rmap), and taking pages
+ *                    out of write-back mode.
  *
  * Locks, outermost first (never take one while holding a later one):
  *   stripe[pa]  one of SHADOW_STRIPES recursive mutexes chosen by the
@@ -302,6 +304,8 @@ void shadow_wb_sync_all(MktmeShadow *sh, bool stripes_held);
  * or of no use): the page's wb bit goes with its last such slot.
  */
 void shadow_wb_slot_done(MktmeShadow *sh, MktmePage *pg, MktmeSlot *s);
+
+/* mktme-demote.c */
 /*
  * Epoch part (every vCPU stopped, every stripe held, sh->lock not):
  * demote what waits for it, write back and leave write-back mode for

@@ -2,7 +2,7 @@
  * TME-MK under TCG: the VM key on the wire.
  *
  * The migration state of an mktme-guest carries the VM key and the key
- * table (vmstate_mktme in mktme-guest.c): without them the destination
+ * table (vmstate_mktme, mktme-guest-setup.c): without them the destination
  * could not read what the guest wrote through KeyIDs.  The object's
  * plain-channel property decides whether they may leave QEMU without
  * TLS.  A migration is judged when it starts, by a migration notifier

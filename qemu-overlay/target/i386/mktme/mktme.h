@@ -4,11 +4,14 @@
  * The engine (AES-XTS lines, MSR and PCONFIG model) lives beside this
  * file in mktme-xts.[ch] and mktme-model.[ch] and knows nothing of QEMU.
  * This header ties it to QEMU:
- *   mktme-guest.c  the mktme-guest object, its properties and policy
+ *   mktme-guest.c  the mktme-guest object, its properties
+ *   mktme-guest-setup.c  its start: policy, keys, platform, migration
  *   mktme-ram.c    which RAM blocks are guest DRAM (and KVM's marking)
  *   mktme-kvm.c    the host kernel interface (probe, keys, RAM marking)
  *   mktme-mc.c     the emulated memory controller (TCG)
- *   mktme-shadow.c, mktme-epoch.c, mktme-watch.c  its fast path
+ *   mktme-mc-crypto.c  its ciphers and crypto region
+ *   mktme-shadow.c, mktme-epoch.c, mktme-watch.c, mktme-writeback.c,
+ *   mktme-demote.c  its fast path
  *   mktme-qmp.c    QMP and HMP
  *
  * Copyright (c) 2026 The qemu-mktme authors
@@ -122,6 +125,17 @@ int mktme_wire_pre_save(MktmeGuest *mg);
 /* The machine's mktme-guest, or NULL. */
 MktmeGuest *mktme_guest_get(void);
 
+/*
+ * mktme-guest-setup.c, for mktme-guest.c: the object's
+ * ConfidentialGuestSupportClass.kvm_init, its machine-init-done
+ * notifier (TCG and qtest), the platform's reset handler, and its
+ * migration state.
+ */
+int mktme_kvm_init(ConfidentialGuestSupport *cgs, Error **errp);
+void mktme_machine_done(Notifier *n, void *unused);
+void mktme_platform_reset_handler(void *opaque);
+extern const VMStateDescription vmstate_mktme;
+
 /* mktme-ram.c: the guest's DRAM blocks */
 /* Follow RAM blocks (hot-plug too): the table, and KVM's marking */
 void mktme_start_marking(MktmeGuest *mg);
@@ -195,6 +209,16 @@ bool mktme_mc_write_line(MktmeGuest *mg, hwaddr addr, const uint64_t *line);
 /* Read @len bytes of the DRAM image E_0(R) at @pa (64-byte aligned). */
 bool mktme_mc_dram_read(MktmeGuest *mg, hwaddr pa, uint8_t *buf,
                         size_t len, Error **errp);
+/*
+ * mktme-mc-crypto.c, for mktme-mc.c: KeyID 0's transform at @pa (*@ram:
+ * whether @pa is RAM at all), the crypto region's ops, the fast path's
+ * ciphers (an MktmeShadowCipherFn), and freeing a KeyID's cipher.
+ */
+MktmeXform mktme_mc_xform0(MktmeGuest *mg, hwaddr pa, bool *ram);
+extern const MemoryRegionOps mktme_mc_crypto_ops;
+void mktme_mc_shadow_ciphers(void *opaque, hwaddr pa, uint16_t keyid,
+                             const MktmeXtsKey **c0, const MktmeXtsKey **ck);
+void mktme_cipher_free(MktmeCipher *c);
 
 /*
  * mktme-shadow.c, mktme-watch.c: the fast path.  A page the vCPUs use

@@ -19,16 +19,27 @@
 #include "mktme-shadow-int.h"
 #include "trace.h"
 
+/* Has @s's page a LIVE slot other than @s?  sh->lock held. */
+static bool page_has_other_live(MktmeShadow *sh, MktmeSlot *s)
+{
+    for (int32_t j = s->page->slots; j >= 0; j = sh->slots[j].next) {
+        if (&sh->slots[j] != s && sh->slots[j].state == SLOT_LIVE) {
+            return true;
+        }
+    }
+    return false;
+}
+
 /* sh->lock held */
 static void shadow_kill_slot(MktmeShadow *sh, MktmeSlot *s)
 {
     if (s->state == SLOT_LIVE) {
         uint64_t *near = shadow_near(sh, s->pa, false);
+        uint64_t e = near ? qatomic_read(near) : 0;
 
         qht_remove(&sh->index, s, index_hash(s->pa, s->keyid));
-        if (near && qatomic_read(near) ==
-            near_entry(s - sh->slots, s->keyid)) {
-            qatomic_set(near, 0);
+        if (e == near_entry(s - sh->slots, s->keyid) || e == NEAR_OTHERS) {
+            qatomic_set(near, page_has_other_live(sh, s) ? NEAR_OTHERS : 0);
         }
         s->state = SLOT_DEAD;
         qatomic_set(&sh->live, sh->live - 1);
@@ -80,7 +91,7 @@ static void shadow_recycle_locked(MktmeShadow *sh, MktmePage *pg,
             /* No TB on it: stores through KeyID 0 go fast again. */
             cpu_physical_memory_set_dirty_flag(pg->ram, DIRTY_MEMORY_CODE);
         }
-        g_hash_table_remove(sh->pages, GSIZE_TO_POINTER(pg->ram)); /* frees */
+        shadow_page_free(sh, pg);
     }
 }
 
@@ -144,9 +155,7 @@ static void unlock_all(MktmeShadow *sh)
  */
 static void shadow_collect(MktmeShadow *sh, uint32_t evict)
 {
-    GHashTableIter it;
-    gpointer key, val;
-    GPtrArray *pages = g_ptr_array_new();
+    MktmePage *pg;
     GArray *code = g_array_new(false, false, sizeof(uint32_t));
     CPUState *cs;
 
@@ -171,16 +180,13 @@ static void shadow_collect(MktmeShadow *sh, uint32_t evict)
     qemu_mutex_unlock(&sh->lock);
     shadow_wb_epoch_locked(sh);
     qemu_mutex_lock(&sh->lock);
-    g_hash_table_iter_init(&it, sh->pages);
-    while (g_hash_table_iter_next(&it, &key, &val)) {
-        g_ptr_array_add(pages, val);
-    }
     /*
      * A vCPU stopped halfway through an access may still use a slot it
      * looked up: leave DEAD slots to the next epoch.
      */
-    for (guint n = 0; !qatomic_read(&sh->midaccess) && n < pages->len; n++) {
-        shadow_recycle_locked(sh, g_ptr_array_index(pages, n), code);
+    for (pg = shadow_page_next(sh, NULL);
+         pg && !qatomic_read(&sh->midaccess); pg = shadow_page_next(sh, pg)) {
+        shadow_recycle_locked(sh, pg, code);
     }
     if (sh->nr_free == sh->nr_slots) {
         /*
@@ -194,7 +200,6 @@ static void shadow_collect(MktmeShadow *sh, uint32_t evict)
         }
         sh->hand = 0;
     }
-    g_ptr_array_free(pages, true);
     qemu_mutex_unlock(&sh->lock);
     shadow_drop_code(sh, code);
     /*
@@ -249,8 +254,7 @@ static bool vcpus_stopped(void)
 
 void mktme_shadow_drop_all(MktmeShadow *sh)
 {
-    GHashTableIter it;
-    gpointer key, val;
+    MktmePage *pg;
     bool now;
 
     if (!sh) {
@@ -263,9 +267,8 @@ void mktme_shadow_drop_all(MktmeShadow *sh)
     qemu_mutex_lock(&sh->lock);
     /* Fills that looked up RAM or keys before this must not publish. */
     qatomic_store_release(&sh->gen, sh->gen + 1);
-    g_hash_table_iter_init(&it, sh->pages);
-    while (g_hash_table_iter_next(&it, &key, &val)) {
-        shadow_kill_page_locked(sh, val);
+    for (pg = shadow_page_next(sh, NULL); pg; pg = shadow_page_next(sh, pg)) {
+        shadow_kill_page_locked(sh, pg);
     }
     if (now) {
         shadow_collect(sh, 0);
@@ -285,8 +288,7 @@ void mktme_shadow_drop_all(MktmeShadow *sh)
 void mktme_shadow_drop_ram(MktmeShadow *sh, ram_addr_t start,
                            ram_addr_t len)
 {
-    GHashTableIter it;
-    gpointer key, val;
+    MktmePage *pg;
 
     if (!sh) {
         return;
@@ -296,10 +298,7 @@ void mktme_shadow_drop_ram(MktmeShadow *sh, ram_addr_t start,
      * (until the epoch) may outlive: none of them touches it from now on.
      */
     lock_all(sh);
-    g_hash_table_iter_init(&it, sh->pages);
-    while (g_hash_table_iter_next(&it, &key, &val)) {
-        MktmePage *pg = val;
-
+    for (pg = shadow_page_next(sh, NULL); pg; pg = shadow_page_next(sh, pg)) {
         if (pg->ram - start < len) {
             qatomic_set(&pg->gone, true);
         }

@@ -9,6 +9,8 @@
  *
  *   mktme-epoch.c    the slot life cycle: killing, recycling, epochs.
  *
+ *   mktme-pages.c    the records of the guest pages that have slots.
+ *
  *   mktme-writeback.c  write-back slots: stores straight into the slot,
  *                    R brought up to date before anyone else reads it;
  *   mktme-demote.c   which TLBs map R of a page (rmap), and taking pages
@@ -72,6 +74,7 @@ struct MktmePage {
     bool r_code;                /* R may hold TBs: keep it protected */
     bool frozen;                /* a KeyID-0 store is landing: no fills */
     bool gone;                  /* its RAM block is going: R is no more */
+    bool used;                  /* a page has the record (mktme-pages.c) */
     int32_t slots;              /* first slot, or -1 */
 };
 
@@ -112,8 +115,14 @@ struct MktmeShadow {
     uint32_t dead;              /* DEAD slots */
 
     struct qht index;           /* (pa, keyid) -> LIVE slot; RCU lookups */
-    uint64_t **near;            /* per page: newest slot, 0 once it dies */
-    GHashTable *pages;          /* ram_addr -> MktmePage */
+    uint64_t **near;            /* per page: newest slot (near_entry) */
+    /* Page records by ram_addr (mktme-pages.c) */
+    MktmePage *recs;            /* nr_slots of them */
+    uint32_t *recs_free;        /* stack of free record indexes */
+    uint32_t recs_nr_free;
+    uint32_t recs_touched;      /* records below this one were ever used */
+    uint32_t **tab;             /* per GiB of ram_addr space: per page, */
+    size_t tab_len;             /* its record's index + 1, or 0 */
 
     /* Pages some TLB may write directly (bit per ram page) */
     unsigned long *writable;
@@ -167,6 +176,13 @@ static inline uint32_t index_hash(hwaddr pa, uint16_t keyid)
 #define NEAR_LIMIT  (1ULL << 46)
 #define NEAR_CHUNK  (1ULL << 30)
 #define NEAR_PAGES  (NEAR_CHUNK >> TARGET_PAGE_BITS)
+
+/*
+ * An entry: 0, the page has no LIVE slot (so a lookup needs no hash);
+ * near_entry(), its newest slot, and maybe others; NEAR_OTHERS, it may
+ * have LIVE slots, none of them that one.
+ */
+#define NEAR_OTHERS (1ULL << 48)
 
 static inline uint64_t near_entry(uint32_t slot, uint16_t keyid)
 {
@@ -322,11 +338,24 @@ void shadow_wb_installing(CPUState *cs, vaddr addr, int mmu_idx,
 void shadow_wb_reset_dirty(MktmeShadow *sh, ram_addr_t ram, void *host);
 void shadow_wb_accessing(ram_addr_t ram, ram_addr_t len);
 
+/* mktme-pages.c: page records, all under sh->lock */
+void shadow_pages_init(MktmeShadow *sh);
+void shadow_pages_cleanup(MktmeShadow *sh);
+/* The record of R page @ram, or NULL */
+MktmePage *shadow_page_of(MktmeShadow *sh, ram_addr_t ram);
+/* A new record for R page @ram (none yet), or NULL if none is left */
+MktmePage *shadow_page_new(MktmeShadow *sh, ram_addr_t ram, uint8_t *r,
+                           hwaddr pa);
+void shadow_page_free(MktmeShadow *sh, MktmePage *pg);
+/*
+ * The record in use after @pg (the first if NULL), or NULL: records
+ * freed meanwhile, @pg too, are skipped.
+ */
+MktmePage *shadow_page_next(MktmeShadow *sh, MktmePage *pg);
+
 /* mktme-watch.c */
 /* The fast path that watches guest RAM, or NULL */
 MktmeShadow *shadow_watched(void);
-/* The record of R page @ram, under sh->lock */
-MktmePage *shadow_page_of(MktmeShadow *sh, ram_addr_t ram);
 /*
  * The record of R page @ram with its stripe (*@stripe) held, or NULL if
  * the page has none.

@@ -47,14 +47,6 @@
 #include "mktme-shadow-int.h"
 #include "trace.h"
 
-static guint key_hash(gconstpointer k)
-{
-    uint64_t v = GPOINTER_TO_SIZE(k);
-
-    return (guint)((v >> 12) * 0x9e3779b1u) ^ (guint)(v & 0xfff) ^
-           (guint)(v >> 44);
-}
-
 /* R (KeyID 0's view) -> what the KeyID reads, in place */
 static void view_of_r(const MktmeXtsKey *c0, const MktmeXtsKey *ck,
                       hwaddr pa, uint8_t *buf, unsigned lines)
@@ -209,11 +201,27 @@ static bool index_cmp(const void *p, const void *userp)
     return qatomic_read(&s->pa) == k->pa && qatomic_read(&s->keyid) == k->keyid;
 }
 
-/* The LIVE slot of @pa's page through @keyid, or NULL; any lock or none */
+/*
+ * The LIVE slot of @pa's page through @keyid, or NULL; any lock or none.
+ * The near table answers first: a page without a LIVE slot (every
+ * first-pass fill) or whose newest slot is the one costs no hash lookup.
+ * Every fill below NEAR_LIMIT writes its entry (and allocates its chunk).
+ */
 static MktmeSlot *index_lookup(MktmeShadow *sh, hwaddr pa, uint16_t keyid)
 {
     MktmeIndexKey k = { .pa = pa & TARGET_PAGE_MASK, .keyid = keyid };
 
+    if (pa < NEAR_LIMIT) {
+        uint64_t *near = shadow_near(sh, pa, false);
+        uint64_t e = near ? qatomic_load_acquire(near) : 0;
+
+        if (!e) {
+            return NULL;
+        }
+        if (e >> 32 == keyid && (uint32_t)e) {
+            return &sh->slots[(uint32_t)e - 1];
+        }
+    }
     RCU_READ_LOCK_GUARD();
     return qht_lookup(&sh->index, &k, index_hash(k.pa, keyid));
 }
@@ -221,20 +229,11 @@ static MktmeSlot *index_lookup(MktmeShadow *sh, hwaddr pa, uint16_t keyid)
 int64_t mktme_shadow_find(MktmeShadow *sh, hwaddr pa, uint16_t keyid)
 {
     MktmeSlot *s;
-    uint64_t *near;
 
     if (!qatomic_read(&sh->live)) {
         return -1;
     }
     /* Without a lock: every vCPU's TLB fills come here. */
-    near = shadow_near(sh, pa, false);
-    if (near) {
-        uint64_t e = qatomic_load_acquire(near);
-
-        if (e >> 32 == keyid && (uint32_t)e) {
-            return (uint32_t)e - 1;
-        }
-    }
     s = index_lookup(sh, pa, keyid);
     return s ? s - sh->slots : -1;
 }
@@ -305,7 +304,7 @@ int64_t mktme_shadow_get(MktmeShadow *sh, hwaddr pa, uint16_t keyid)
         return -1;
     }
     qemu_mutex_lock(&sh->lock);
-    pg = g_hash_table_lookup(sh->pages, GSIZE_TO_POINTER(ram));
+    pg = shadow_page_of(sh, ram);
     v = index_lookup(sh, pa, keyid);
     if (sh->gen != gen || (pg && pg->frozen) ||
         (!v && pg && shadow_page_is_wb(sh, ram))) {
@@ -341,7 +340,12 @@ int64_t mktme_shadow_get(MktmeShadow *sh, hwaddr pa, uint16_t keyid)
     sh->touched = MAX(sh->touched, i + 1);
     s = &sh->slots[i];
     s->state = SLOT_FILLING;
-    if (pg && pg->pa != pa) {
+    if (!pg) {
+        /* (Never NULL: fewer records than slots in use, this one aside) */
+        pg = shadow_page_new(sh, ram, r, pa);
+        watch = true;
+    }
+    if (!pg || pg->pa != pa) {
         /*
          * The same RAM at a second address (an alias, or the map moved
          * and the epoch has not run yet): the crypto region serves it.
@@ -351,12 +355,6 @@ int64_t mktme_shadow_get(MktmeShadow *sh, hwaddr pa, uint16_t keyid)
         qemu_mutex_unlock(&sh->lock);
         qemu_rec_mutex_unlock(stripe);
         return -1;
-    }
-    if (!pg) {
-        pg = g_new0(MktmePage, 1);
-        *pg = (MktmePage) { .ram = ram, .r = r, .pa = pa, .slots = -1 };
-        g_hash_table_insert(sh->pages, GSIZE_TO_POINTER(ram), pg);
-        watch = true;
     }
     qemu_mutex_unlock(&sh->lock);
 
@@ -460,7 +458,7 @@ MktmeShadow *mktme_shadow_new(uint64_t size, bool write_back,
     qht_init(&sh->index, index_cmp, slots, QHT_MODE_AUTO_RESIZE);
     /* (virtual memory: the pages of it that fills touch) */
     sh->near = g_new0(uint64_t *, NEAR_LIMIT / NEAR_CHUNK);
-    sh->pages = g_hash_table_new_full(key_hash, g_direct_equal, NULL, g_free);
+    shadow_pages_init(sh);
     qemu_mutex_init(&sh->lock);
     for (int i = 0; i < SHADOW_STRIPES; i++) {
         qemu_rec_mutex_init(&sh->stripe[i]);
@@ -540,7 +538,7 @@ void mktme_shadow_free(MktmeShadow *sh)
         g_free(sh->near[c]);
     }
     g_free(sh->near);
-    g_hash_table_destroy(sh->pages);    /* frees the page records */
+    shadow_pages_cleanup(sh);
     g_free(sh->slots);
     g_free(sh->free);
     g_free(sh->unseen);

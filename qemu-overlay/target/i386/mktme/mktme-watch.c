@@ -59,12 +59,6 @@ MktmeShadow *shadow_watched(void)
     return qatomic_read(&watched);
 }
 
-MktmePage *shadow_page_of(MktmeShadow *sh, ram_addr_t ram)
-{
-    return g_hash_table_lookup(sh->pages,
-                               GSIZE_TO_POINTER(ram & TARGET_PAGE_MASK));
-}
-
 #define page_of shadow_page_of
 
 static bool page_watched(MktmeShadow *sh, ram_addr_t ram, hwaddr *pa)

@@ -359,8 +359,7 @@ void shadow_wb_accessing(ram_addr_t ram, ram_addr_t len)
 void shadow_wb_sync_all(MktmeShadow *sh, bool stripes_held)
 {
     GArray *pages;
-    GHashTableIter it;
-    gpointer key, val;
+    MktmePage *pg;
 
     if (!sh || !sh->wb_on || !qatomic_read(&sh->wb_slots)) {
         return;
@@ -368,18 +367,14 @@ void shadow_wb_sync_all(MktmeShadow *sh, bool stripes_held)
     /* The pages with a write-back slot, then each with its stripe */
     pages = g_array_new(false, false, sizeof(ram_addr_t));
     qemu_mutex_lock(&sh->lock);
-    g_hash_table_iter_init(&it, sh->pages);
-    while (g_hash_table_iter_next(&it, &key, &val)) {
-        ram_addr_t ram = ((MktmePage *)val)->ram;
-
-        if (shadow_page_is_wb(sh, ram)) {
-            g_array_append_val(pages, ram);
+    for (pg = shadow_page_next(sh, NULL); pg; pg = shadow_page_next(sh, pg)) {
+        if (shadow_page_is_wb(sh, pg->ram)) {
+            g_array_append_val(pages, pg->ram);
         }
     }
     qemu_mutex_unlock(&sh->lock);
     for (guint n = 0; n < pages->len; n++) {
         ram_addr_t ram = g_array_index(pages, ram_addr_t, n);
-        MktmePage *pg;
 
         if (!stripes_held) {
             shadow_wb_sync_page(sh, ram >> TARGET_PAGE_BITS);

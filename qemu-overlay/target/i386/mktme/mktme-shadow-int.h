@@ -131,12 +131,14 @@ struct MktmeShadow {
     bool arm_pending;           /* their switch-on is queued */
 
     /*
-     * Per vCPU (and one for a cpu_index past max_cpus): the page, | 1, of
-     * its last store that found no page record (watch_cpu_write()),
-     * which may still be landing; 0 after an epoch.
+     * Per vCPU (and a pair for a cpu_index past max_cpus), two entries:
+     * the pages, | 1, of its last two stores that called the cpu_write
+     * hook (watch_cpu_write()), which may still be landing; 0 after an
+     * epoch.  @unseen_next: which of the two is next.
      */
     uint64_t *unseen;
-    unsigned nr_unseen;
+    unsigned *unseen_next;
+    unsigned nr_unseen;         /* entries: 2 per vCPU */
 
     uint32_t gen;               /* bumped when every slot is dropped */
     bool epoch_pending;         /* an epoch is queued */
@@ -156,6 +158,11 @@ typedef struct MktmeIndexKey {
     hwaddr pa;                  /* page aligned */
     uint16_t keyid;
 } MktmeIndexKey;
+
+/* index_cmp() compares a slot being inserted as a key */
+QEMU_BUILD_BUG_ON(offsetof(MktmeSlot, pa) != offsetof(MktmeIndexKey, pa));
+QEMU_BUILD_BUG_ON(offsetof(MktmeSlot, keyid) !=
+                  offsetof(MktmeIndexKey, keyid));
 
 static inline uint32_t index_hash(hwaddr pa, uint16_t keyid)
 {

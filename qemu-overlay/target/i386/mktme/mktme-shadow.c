@@ -317,14 +317,6 @@ int64_t mktme_shadow_get(MktmeShadow *sh, hwaddr pa, uint16_t keyid)
         qemu_rec_mutex_unlock(stripe);
         return -1;
     }
-    if (!v && shadow_store_unseen(sh, ram)) {
-        /* A store unseen by the hooks may land after the copy: later. */
-        qemu_mutex_unlock(&sh->lock);
-        qemu_rec_mutex_unlock(stripe);
-        trace_mktme_shadow_fill_unseen(pa, keyid);
-        shadow_request_epoch(sh);
-        return -1;
-    }
     if (v || sh->off || !sh->nr_free) {
         bool full = !v && !sh->off;
 
@@ -335,6 +327,14 @@ int64_t mktme_shadow_get(MktmeShadow *sh, hwaddr pa, uint16_t keyid)
             shadow_request_epoch(sh);
         }
         return v ? (MktmeSlot *)v - sh->slots : -1;
+    }
+    if (shadow_store_unseen(sh, ram)) {
+        /* A store unseen by the hooks may land after the copy: later. */
+        qemu_mutex_unlock(&sh->lock);
+        qemu_rec_mutex_unlock(stripe);
+        trace_mktme_shadow_fill_unseen(pa, keyid);
+        shadow_request_epoch(sh);
+        return -1;
     }
     i = sh->free[--sh->nr_free];
     sh->touched = MAX(sh->touched, i + 1);
@@ -388,6 +388,11 @@ int64_t mktme_shadow_get(MktmeShadow *sh, hwaddr pa, uint16_t keyid)
         qatomic_set(&sh->wb_slots, sh->wb_slots + 1);
     }
     pg->slots = i;
+    /*
+     * Refused only for a second slot of (pa, KeyID): while a map change
+     * waits for its commit, two records may have one pa.  The near entry
+     * then finds the new slot, and the commit drops both.
+     */
     qht_insert(&sh->index, s, index_hash(pa, keyid), NULL);
     near = shadow_near(sh, pa, true);
     if (near) {
@@ -452,9 +457,11 @@ MktmeShadow *mktme_shadow_new(uint64_t size, bool write_back,
         sh->free[i] = slots - 1 - i;
     }
     sh->nr_free = slots;
-    /* One per possible vCPU, and one for any other */
-    sh->nr_unseen = MAX(MACHINE(qdev_get_machine())->smp.max_cpus, 1) + 1;
+    /* Two per possible vCPU, and two for any other */
+    sh->nr_unseen = 2 * (MAX(MACHINE(qdev_get_machine())->smp.max_cpus, 1) +
+                         1);
     sh->unseen = g_new0(uint64_t, sh->nr_unseen);
+    sh->unseen_next = g_new0(unsigned, sh->nr_unseen / 2);
     qht_init(&sh->index, index_cmp, slots, QHT_MODE_AUTO_RESIZE);
     /* (virtual memory: the pages of it that fills touch) */
     sh->near = g_new0(uint64_t *, NEAR_LIMIT / NEAR_CHUNK);
@@ -542,6 +549,7 @@ void mktme_shadow_free(MktmeShadow *sh)
     g_free(sh->slots);
     g_free(sh->free);
     g_free(sh->unseen);
+    g_free(sh->unseen_next);
     g_free(sh->off);
     g_free(sh);
 }

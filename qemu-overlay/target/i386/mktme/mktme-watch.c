@@ -143,7 +143,6 @@ static void watch_cpu_write(CPUState *cs, ram_addr_t ram, unsigned size,
                             uintptr_t ra)
 {
     MktmeShadow *sh = qatomic_read(&watched);
-    uint64_t *unseen;
     hwaddr pa;
 
     if (sh && sh->wb_on && ram >= sh->pool_rw_ram &&
@@ -160,18 +159,24 @@ static void watch_cpu_write(CPUState *cs, ram_addr_t ram, unsigned size,
     if (!sh) {
         return;
     }
-    /*
-     * Say first that a store to the page may be landing, then look for
-     * its record, both ordered by sh->lock with a fill's record and its
-     * look at @unseen: either the fill sees the mark and copies nothing,
-     * or this store sees the record and takes the slots away.
-     */
-    unseen = &sh->unseen[MIN((unsigned)cs->cpu_index, sh->nr_unseen - 1)];
-    qatomic_set(unseen, (ram & TARGET_PAGE_MASK) | 1);
+    if ((cs->tcg_cflags & CF_PARALLEL) && !cpu_in_exclusive_context(cs)) {
+        /*
+         * Say first that a store to the page may be landing, then look
+         * for its record, both ordered by sh->lock with a fill's record
+         * and its look at the marks: either the fill sees the mark and
+         * copies nothing, or this store sees the record and takes the
+         * slots away.  Two marks a vCPU: a store across two pages calls
+         * here for both before either lands.  (Where no other vCPU runs,
+         * none fills meanwhile.)
+         */
+        unsigned v = MIN((unsigned)cs->cpu_index, sh->nr_unseen / 2 - 1);
+        unsigned n = qatomic_fetch_inc(&sh->unseen_next[v]) & 1;
+
+        qatomic_set(&sh->unseen[2 * v + n], (ram & TARGET_PAGE_MASK) | 1);
+    }
     if (!page_watched(sh, ram, &pa)) {
         return;
     }
-    qatomic_set(unseen, 0);
     trace_mktme_shadow_cpu_write(pa, ram);
     if (!(cs->tcg_cflags & CF_PARALLEL) || cpu_in_exclusive_context(cs)) {
         /* No other vCPU runs now (one vCPU, round-robin, exclusive) */
@@ -201,17 +206,27 @@ static void watch_cpu_write(CPUState *cs, ram_addr_t ram, unsigned size,
 }
 
 /*
- * The filling vCPU's own mark is old: it runs another access now, so its
- * store has landed.  The last entry is shared, and never one's own.  An
- * epoch, with every vCPU out of its access, clears the marks.
+ * The filling vCPU's own marks are old: it runs another access now, so
+ * its stores have landed.  (Not quite always: a task switch probes the
+ * old TSS for its stores, reads the new one, then stores; both in one
+ * page, through two KeyIDs, of a page with TBs and no slot yet, would
+ * fill from R before the store.)  The last pair is shared, and never
+ * one's own.  An epoch, with every vCPU out of its access, clears the
+ * marks.  vCPUs that take turns on one thread mark nothing.
  */
 bool shadow_store_unseen(MktmeShadow *sh, ram_addr_t ram)
 {
     uint64_t mark = (ram & TARGET_PAGE_MASK) | 1;
-    unsigned self = current_cpu ? current_cpu->cpu_index : UINT_MAX;
+    unsigned last = sh->nr_unseen / 2 - 1, self = UINT_MAX;
 
+    if (current_cpu) {
+        if (!(current_cpu->tcg_cflags & CF_PARALLEL)) {
+            return false;
+        }
+        self = current_cpu->cpu_index;
+    }
     for (unsigned i = 0; i < sh->nr_unseen; i++) {
-        if ((i != self || i == sh->nr_unseen - 1) &&
+        if ((i / 2 != self || i / 2 == last) &&
             qatomic_read(&sh->unseen[i]) == mark) {
             return true;
         }
@@ -522,8 +537,12 @@ void shadow_watch_cleanup(MktmeShadow *sh)
 {
     CPUState *cs;
 
-    /* No hook queues work for @sh from here on. */
+    /*
+     * No hook queues work for @sh from here on, nor the listener (its
+     * commit may drop every slot, which may queue an epoch).
+     */
     qatomic_set(&watched, NULL);
+    memory_listener_unregister(&sh->listener);
     /*
      * Arm and epoch work still queued on a vCPU holds @sh: let it run
      * before @sh goes.  At exit the vCPUs are paused, and a paused vCPU
@@ -538,6 +557,5 @@ void shadow_watch_cleanup(MktmeShadow *sh)
         }
     }
     ram_watch_register(NULL);
-    memory_listener_unregister(&sh->listener);
     g_free(sh->writable);
 }

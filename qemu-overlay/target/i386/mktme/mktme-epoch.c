@@ -19,6 +19,73 @@
 #include "mktme-shadow-int.h"
 #include "trace.h"
 
+/*
+ * Free slots for fills, a batch per vCPU: several vCPUs filling pages at
+ * once would otherwise interleave their slots in the pool, and a pass
+ * over a vCPU's pages then strides through host memory (half the speed
+ * of slots one after the other, which host caches prefetch).  At most
+ * resv_batch slots wait in each vCPU's batch; epochs give them back.
+ * sh->lock held.
+ */
+static MktmeSlotBatch *slot_batch(MktmeShadow *sh)
+{
+    unsigned v = current_cpu ? current_cpu->cpu_index : UINT_MAX;
+
+    return v < sh->nr_batches && sh->resv_batch > 1 ? &sh->batches[v] : NULL;
+}
+
+bool shadow_slot_available(MktmeShadow *sh)
+{
+    MktmeSlotBatch *b = slot_batch(sh);
+
+    return sh->nr_free || (b && b->pos < b->len);
+}
+
+uint32_t shadow_slot_take(MktmeShadow *sh)
+{
+    MktmeSlotBatch *b = slot_batch(sh);
+
+    if (b && b->pos == b->len && sh->nr_free > 1) {
+        b->len = MIN(sh->resv_batch, sh->nr_free);
+        b->pos = 0;
+        for (uint32_t j = 0; j < b->len; j++) {
+            b->slot[j] = sh->free[--sh->nr_free];
+        }
+        sh->resv_total += b->len;
+    }
+    if (b && b->pos < b->len) {
+        sh->resv_total--;
+        return b->slot[b->pos++];
+    }
+    return sh->free[--sh->nr_free];
+}
+
+void shadow_slot_untake(MktmeShadow *sh, uint32_t i)
+{
+    MktmeSlotBatch *b = slot_batch(sh);
+
+    if (b && b->pos && b->slot[b->pos - 1] == i) {
+        b->pos--;
+        sh->resv_total++;
+    } else {
+        sh->free[sh->nr_free++] = i;
+    }
+}
+
+/* Every batch back on the free stack, in the order it was taken */
+static void slot_batches_return(MktmeShadow *sh)
+{
+    for (unsigned v = 0; sh->resv_total && v < sh->nr_batches; v++) {
+        MktmeSlotBatch *b = &sh->batches[v];
+
+        while (b->len > b->pos) {
+            sh->free[sh->nr_free++] = b->slot[--b->len];
+            sh->resv_total--;
+        }
+        b->len = b->pos = 0;
+    }
+}
+
 /* Has @s's page a LIVE slot other than @s?  sh->lock held. */
 static bool page_has_other_live(MktmeShadow *sh, MktmeSlot *s)
 {
@@ -159,6 +226,8 @@ static void shadow_collect(MktmeShadow *sh, uint32_t evict)
     GArray *code = g_array_new(false, false, sizeof(uint32_t));
     CPUState *cs;
 
+    slot_batches_return(sh);
+
     /*
      * Every store that saw no record has landed (shadow_store_unseen()),
      * unless a vCPU stopped halfway through an access that crosses pages.
@@ -220,6 +289,7 @@ void shadow_epoch_work(CPUState *cpu, run_on_cpu_data data)
 
     qatomic_set(&sh->epoch_pending, false);
     lock_all(sh);
+    slot_batches_return(sh);
     evict = sh->nr_free ? 0 : MAX(sh->nr_slots / 8, 1);
     shadow_collect(sh, evict);
     unlock_stripes(sh);

@@ -66,6 +66,13 @@ typedef struct MktmeSlot {
     int32_t next;               /* next slot of the same page, or -1 */
 } MktmeSlot;
 
+/* Free slots a vCPU took for its next fills (mktme-epoch.c) */
+#define SHADOW_BATCH    64
+typedef struct MktmeSlotBatch {
+    uint32_t slot[SHADOW_BATCH];
+    uint32_t pos, len;          /* slot[pos..len) are still free */
+} MktmeSlotBatch;
+
 /* A guest RAM page that has slots (live or dead). */
 struct MktmePage {
     ram_addr_t ram;             /* its ram_addr */
@@ -107,6 +114,10 @@ struct MktmeShadow {
     MktmeSlot *slots;
     uint32_t *free;             /* stack of free slot indexes */
     uint32_t nr_free;
+    MktmeSlotBatch *batches;    /* per vCPU (cpu_index < nr_batches) */
+    unsigned nr_batches;
+    uint32_t resv_batch;        /* slots a batch takes */
+    uint32_t resv_total;        /* free slots in batches */
     uint32_t touched;           /* slots below this one were ever filled */
     bool prefaulting;           /* @prefault was started */
     QemuThread prefault;        /* faults the pool in (mktme_shadow_prefault) */
@@ -295,6 +306,13 @@ void shadow_refresh(MktmeShadow *sh, MktmeSlot *s, unsigned off,
                     unsigned len, bool zero);
 /* Take every slot of @pg out of the index (stripe held) */
 void shadow_kill_page_locked(MktmeShadow *sh, MktmePage *pg);
+/*
+ * sh->lock held: is a free slot left for this vCPU's next fill; take it
+ * (only if so); give back the slot just taken.
+ */
+bool shadow_slot_available(MktmeShadow *sh);
+uint32_t shadow_slot_take(MktmeShadow *sh);
+void shadow_slot_untake(MktmeShadow *sh, uint32_t i);
 /* Recycle DEAD slots of @pg now: every vCPU is stopped, or the caller */
 void shadow_recycle_page_locked(MktmeShadow *sh, MktmePage *pg);
 /*

@@ -317,7 +317,7 @@ int64_t mktme_shadow_get(MktmeShadow *sh, hwaddr pa, uint16_t keyid)
         qemu_rec_mutex_unlock(stripe);
         return -1;
     }
-    if (v || sh->off || !sh->nr_free) {
+    if (v || sh->off || !shadow_slot_available(sh)) {
         bool full = !v && !sh->off;
 
         qemu_mutex_unlock(&sh->lock);
@@ -336,7 +336,7 @@ int64_t mktme_shadow_get(MktmeShadow *sh, hwaddr pa, uint16_t keyid)
         shadow_request_epoch(sh);
         return -1;
     }
-    i = sh->free[--sh->nr_free];
+    i = shadow_slot_take(sh);
     sh->touched = MAX(sh->touched, i + 1);
     s = &sh->slots[i];
     s->state = SLOT_FILLING;
@@ -351,7 +351,7 @@ int64_t mktme_shadow_get(MktmeShadow *sh, hwaddr pa, uint16_t keyid)
          * and the epoch has not run yet): the crypto region serves it.
          */
         s->state = SLOT_FREE;
-        sh->nr_free++;
+        shadow_slot_untake(sh, i);
         qemu_mutex_unlock(&sh->lock);
         qemu_rec_mutex_unlock(stripe);
         return -1;
@@ -462,6 +462,10 @@ MktmeShadow *mktme_shadow_new(uint64_t size, bool write_back,
                          1);
     sh->unseen = g_new0(uint64_t, sh->nr_unseen);
     sh->unseen_next = g_new0(unsigned, sh->nr_unseen / 2);
+    /* A batch of free slots per vCPU: at most 1/16 of the pool in all */
+    sh->nr_batches = sh->nr_unseen / 2 - 1;
+    sh->resv_batch = MIN(SHADOW_BATCH, slots / (16 * sh->nr_batches));
+    sh->batches = g_new0(MktmeSlotBatch, sh->nr_batches);
     qht_init(&sh->index, index_cmp, slots, QHT_MODE_AUTO_RESIZE);
     /* (virtual memory: the pages of it that fills touch) */
     sh->near = g_new0(uint64_t *, NEAR_LIMIT / NEAR_CHUNK);
@@ -550,6 +554,7 @@ void mktme_shadow_free(MktmeShadow *sh)
     g_free(sh->free);
     g_free(sh->unseen);
     g_free(sh->unseen_next);
+    g_free(sh->batches);
     g_free(sh->off);
     g_free(sh);
 }
@@ -561,7 +566,7 @@ void mktme_shadow_info(MktmeShadow *sh, MktmeFastPath *fp)
     }
     qemu_mutex_lock(&sh->lock);
     fp->slots = sh->nr_slots;
-    fp->in_use = sh->nr_slots - sh->nr_free;
+    fp->in_use = sh->nr_slots - sh->nr_free - sh->resv_total;
     fp->fills = sh->fills;
     fp->writes = qatomic_read(&sh->writes);
     fp->refreshes = qatomic_read(&sh->refreshes);

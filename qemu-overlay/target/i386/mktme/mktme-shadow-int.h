@@ -11,6 +11,9 @@
  *
  *   mktme-pages.c    the records of the guest pages that have slots.
  *
+ *   mktme-verify.c   under MTTCG, first slots checked against R once the
+ *                    stores under way at their fill have landed.
+ *
  *   mktme-writeback.c  write-back slots: stores straight into the slot,
  *                    R brought up to date before anyone else reads it;
  *   mktme-demote.c   which TLBs map R of a page (rmap), and taking pages
@@ -150,6 +153,12 @@ struct MktmeShadow {
     uint64_t *unseen;
     unsigned *unseen_next;
     unsigned nr_unseen;         /* entries: 2 per vCPU */
+
+    /* First fills under MTTCG, to compare with R later (mktme-verify.c) */
+    struct rcu_head verify_rcu;
+    GArray *verify_next;        /* queued since the grace period began */
+    GArray *verify_wait;        /* waiting for it */
+    bool verify_pending;        /* a grace period is being waited for */
 
     uint32_t gen;               /* bumped when every slot is dropped */
     bool epoch_pending;         /* an epoch is queued */
@@ -377,6 +386,16 @@ void shadow_page_free(MktmeShadow *sh, MktmePage *pg);
  * freed meanwhile, @pg too, are skipped.
  */
 MktmePage *shadow_page_next(MktmeShadow *sh, MktmePage *pg);
+
+/* mktme-verify.c */
+void shadow_verify_init(MktmeShadow *sh);
+/* Waits for the callbacks queued; no vCPU runs */
+void shadow_verify_cleanup(MktmeShadow *sh);
+/*
+ * A page's first slot @i is LIVE (sh->lock held): under MTTCG, compare
+ * it with R once every store under way now has landed.
+ */
+void shadow_verify_later(MktmeShadow *sh, uint32_t i);
 
 /* mktme-watch.c */
 /* The fast path that watches guest RAM, or NULL */

@@ -400,6 +400,9 @@ int64_t mktme_shadow_get(MktmeShadow *sh, hwaddr pa, uint16_t keyid)
     }
     qatomic_set(&sh->live, sh->live + 1);
     sh->fills++;
+    if (watch) {
+        shadow_verify_later(sh, i);
+    }
     qemu_mutex_unlock(&sh->lock);
     qemu_rec_mutex_unlock(stripe);
     trace_mktme_shadow_fill(pa, keyid, i, wb);
@@ -479,6 +482,7 @@ MktmeShadow *mktme_shadow_new(uint64_t size, bool write_back,
     sh->vmstate = qemu_add_vm_change_state_handler(shadow_vm_state, sh);
     shadow_watch_init(sh);
     shadow_wb_init(sh);
+    shadow_verify_init(sh);
     trace_mktme_shadow_init(slots, (uint64_t)slots * SHADOW_PAGE);
     return sh;
 }
@@ -538,6 +542,7 @@ void mktme_shadow_free(MktmeShadow *sh)
         qemu_thread_join(&sh->prefault);
     }
     shadow_watch_cleanup(sh);
+    shadow_verify_cleanup(sh);
     shadow_wb_cleanup(sh);
     qemu_del_vm_change_state_handler(sh->vmstate);
     memory_region_del_subregion(mktme_cpu_memory(), &sh->pool);

@@ -10,8 +10,8 @@
  *   mktme-kvm.c    the host kernel interface (probe, keys, RAM marking)
  *   mktme-mc.c     the emulated memory controller (TCG)
  *   mktme-mc-crypto.c  its ciphers and crypto region
- *   mktme-shadow.c, mktme-epoch.c, mktme-pages.c, mktme-watch.c,
- *   mktme-writeback.c, mktme-demote.c  its fast path
+ *   mktme-shadow.c, mktme-epoch.c, mktme-pages.c, mktme-verify.c,
+ *   mktme-watch.c, mktme-writeback.c, mktme-demote.c  its fast path
  *   mktme-qmp.c    QMP and HMP
  *
  * Copyright (c) 2026 The qemu-mktme authors

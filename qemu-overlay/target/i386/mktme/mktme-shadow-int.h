@@ -47,6 +47,7 @@
 
 #define SHADOW_PAGE     4096
 #define SHADOW_STRIPES  64
+#define SHADOW_MARKS    4       /* pages a vCPU's store may be under way to */
 
 typedef enum {
     SLOT_FREE,          /* on the free list */
@@ -145,20 +146,22 @@ struct MktmeShadow {
     bool arm_pending;           /* their switch-on is queued */
 
     /*
-     * Per vCPU (and a pair for a cpu_index past max_cpus), two entries:
-     * the pages, | 1, of its last two stores that called the cpu_write
-     * hook (watch_cpu_write()), which may still be landing; 0 after an
-     * epoch.  @unseen_next: which of the two is next.
+     * Per vCPU (and a group for cpu_indexes past max_cpus), SHADOW_MARKS
+     * entries: the pages, | 1, of its last stores that called the
+     * cpu_write hook (watch_cpu_write()), which may still be landing; 0
+     * after an epoch.  @unseen_next: which entry is next.
      */
     uint64_t *unseen;
     unsigned *unseen_next;
-    unsigned nr_unseen;         /* entries: 2 per vCPU */
+    unsigned nr_unseen;         /* entries: SHADOW_MARKS per vCPU */
 
     /* First fills under MTTCG, to compare with R later (mktme-verify.c) */
-    struct rcu_head verify_rcu;
-    GArray *verify_next;        /* queued since the grace period began */
-    GArray *verify_wait;        /* waiting for it */
-    bool verify_pending;        /* a grace period is being waited for */
+    QemuThread verify;
+    QemuCond verify_cond;       /* with sh->lock: pages queued, closing */
+    GArray *verify_next;        /* pages queued for the next grace period */
+    bool verify_all;            /* the queue overflowed: every page */
+    bool verify_started;        /* @verify runs */
+    bool verify_closing;        /* it must stop */
 
     uint32_t gen;               /* bumped when every slot is dropped */
     bool epoch_pending;         /* an epoch is queued */
@@ -389,13 +392,13 @@ MktmePage *shadow_page_next(MktmeShadow *sh, MktmePage *pg);
 
 /* mktme-verify.c */
 void shadow_verify_init(MktmeShadow *sh);
-/* Waits for the callbacks queued; no vCPU runs */
+/* Stops the thread; no vCPU runs */
 void shadow_verify_cleanup(MktmeShadow *sh);
 /*
- * A page's first slot @i is LIVE (sh->lock held): under MTTCG, compare
- * it with R once every store under way now has landed.
+ * @pg got its first slot (sh->lock held): under MTTCG, compare its
+ * slots with R once every store under way now has landed.
  */
-void shadow_verify_later(MktmeShadow *sh, uint32_t i);
+void shadow_verify_later(MktmeShadow *sh, MktmePage *pg);
 
 /* mktme-watch.c */
 /* The fast path that watches guest RAM, or NULL */

@@ -401,7 +401,7 @@ int64_t mktme_shadow_get(MktmeShadow *sh, hwaddr pa, uint16_t keyid)
     qatomic_set(&sh->live, sh->live + 1);
     sh->fills++;
     if (watch) {
-        shadow_verify_later(sh, i);
+        shadow_verify_later(sh, pg);
     }
     qemu_mutex_unlock(&sh->lock);
     qemu_rec_mutex_unlock(stripe);
@@ -460,13 +460,13 @@ MktmeShadow *mktme_shadow_new(uint64_t size, bool write_back,
         sh->free[i] = slots - 1 - i;
     }
     sh->nr_free = slots;
-    /* Two per possible vCPU, and two for any other */
-    sh->nr_unseen = 2 * (MAX(MACHINE(qdev_get_machine())->smp.max_cpus, 1) +
-                         1);
+    /* SHADOW_MARKS per possible vCPU, and as many for any other */
+    sh->nr_unseen = SHADOW_MARKS *
+                    (MAX(MACHINE(qdev_get_machine())->smp.max_cpus, 1) + 1);
     sh->unseen = g_new0(uint64_t, sh->nr_unseen);
-    sh->unseen_next = g_new0(unsigned, sh->nr_unseen / 2);
+    sh->unseen_next = g_new0(unsigned, sh->nr_unseen / SHADOW_MARKS);
     /* A batch of free slots per vCPU: at most 1/16 of the pool in all */
-    sh->nr_batches = sh->nr_unseen / 2 - 1;
+    sh->nr_batches = sh->nr_unseen / SHADOW_MARKS - 1;
     sh->resv_batch = MIN(SHADOW_BATCH, slots / (16 * sh->nr_batches));
     sh->batches = g_new0(MktmeSlotBatch, sh->nr_batches);
     qht_init(&sh->index, index_cmp, slots, QHT_MODE_AUTO_RESIZE);
@@ -541,8 +541,8 @@ void mktme_shadow_free(MktmeShadow *sh)
     if (sh->prefaulting) {
         qemu_thread_join(&sh->prefault);
     }
-    shadow_watch_cleanup(sh);
     shadow_verify_cleanup(sh);
+    shadow_watch_cleanup(sh);
     shadow_wb_cleanup(sh);
     qemu_del_vm_change_state_handler(sh->vmstate);
     memory_region_del_subregion(mktme_cpu_memory(), &sh->pool);

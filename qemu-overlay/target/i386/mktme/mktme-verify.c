@@ -9,11 +9,14 @@
  * and nothing tells the slot.  Such a store runs inside its vCPU's
  * cpu_exec(), an RCU read-side critical section: once a grace period
  * has passed since the fill, it has landed.  So each such fill queues
- * its slot, and after the grace period the slot is compared with what
- * R holds then: a write-through slot takes the lines R changed (both
- * are under the page's stripe), a write-back slot, which vCPUs store to
- * directly, leaves the index and is written back and refilled at the
- * epoch it asks for.
+ * its page, and a thread of its own (not a call_rcu() callback, which
+ * would hold the BQL for the whole batch) waits for the grace period,
+ * then compares every LIVE slot of the page with what R holds: a
+ * write-through slot takes the lines R changed (both are under the
+ * page's stripe), a write-back slot, which vCPUs store to directly,
+ * leaves the index with its page's others and is written back and
+ * refilled at the epoch it asks for.  Slots the page got meanwhile
+ * through other KeyIDs are compared too.
  *
  * One vCPU, or vCPUs that take turns on one thread, queue nothing.
  *
@@ -30,32 +33,14 @@
 #include "trace.h"
 
 typedef struct MktmeVerify {
+    ram_addr_t ram;
     hwaddr pa;
-    uint32_t slot;
-    uint16_t keyid;
 } MktmeVerify;
 
-void shadow_verify_init(MktmeShadow *sh)
-{
-    sh->verify_next = g_array_new(false, false, sizeof(MktmeVerify));
-    sh->verify_wait = g_array_new(false, false, sizeof(MktmeVerify));
-}
+/* Past this many queued pages, the thread looks at every page instead */
+#define VERIFY_QUEUE_MAX(sh) (2 * (sh)->nr_slots)
 
-void shadow_verify_cleanup(MktmeShadow *sh)
-{
-    bool pending;
-
-    qemu_mutex_lock(&sh->lock);
-    pending = sh->verify_pending;
-    qemu_mutex_unlock(&sh->lock);
-    if (pending) {
-        drain_call_rcu();
-    }
-    g_array_free(sh->verify_next, true);
-    g_array_free(sh->verify_wait, true);
-}
-
-/* Slot @i of @pa through @keyid (LIVE): lines R changed, or -1 to kill */
+/* LIVE slot @s (stripe held): lines R changed, or -1: drop its page */
 static int verify_slot(MktmeShadow *sh, MktmeSlot *s)
 {
     uint32_t i = s - sh->slots;
@@ -80,77 +65,139 @@ static int verify_slot(MktmeShadow *sh, MktmeSlot *s)
     return n;
 }
 
-static void verify_one(MktmeShadow *sh, const MktmeVerify *v)
+/* Every LIVE slot of the page, if it is still the one queued */
+static void verify_page(MktmeShadow *sh, const MktmeVerify *v)
 {
     QemuRecMutex *stripe = shadow_stripe(sh, v->pa);
-    MktmeSlot *s = &sh->slots[v->slot];
-    bool live;
-    int n;
+    bool kill = false;
+    MktmePage *pg;
 
     qemu_rec_mutex_lock(stripe);
     qemu_mutex_lock(&sh->lock);
-    live = s->state == SLOT_LIVE && s->pa == v->pa && s->keyid == v->keyid &&
-           !qatomic_read(&s->page->gone);
+    pg = shadow_page_of(sh, v->ram);
+    if (pg && (pg->pa != v->pa || qatomic_read(&pg->gone))) {
+        pg = NULL;
+    }
     qemu_mutex_unlock(&sh->lock);
-    if (live) {
+    /* Slots are killed with the stripe held: they stay LIVE meanwhile. */
+    for (int32_t j = pg ? pg->slots : -1; j >= 0 && !kill;
+         j = sh->slots[j].next) {
+        MktmeSlot *s = &sh->slots[j];
+        int n;
+
+        if (s->state != SLOT_LIVE) {
+            continue;
+        }
         WITH_RCU_READ_LOCK_GUARD() {    /* the slot's ciphers */
             n = verify_slot(sh, s);
         }
         if (n) {
-            trace_mktme_shadow_verify(v->pa, v->keyid, n);
+            trace_mktme_shadow_verify(s->pa, s->keyid, n);
         }
-        if (n < 0) {
-            qemu_mutex_lock(&sh->lock);
-            shadow_kill_page_locked(sh, s->page);
-            qemu_mutex_unlock(&sh->lock);
-            shadow_request_epoch(sh);
-        }
+        kill = n < 0;
+    }
+    if (kill) {
+        qemu_mutex_lock(&sh->lock);
+        shadow_kill_page_locked(sh, pg);
+        qemu_mutex_unlock(&sh->lock);
+        shadow_request_epoch(sh);
     }
     qemu_rec_mutex_unlock(stripe);
 }
 
-/* Swap the queues and wait for a grace period; sh->lock held */
-static void verify_start(MktmeShadow *sh);
-
-static void shadow_verify_rcu(struct rcu_head *head)
+/* The queue overflowed: every page that has a record now (sh->lock) */
+static void verify_queue_all(MktmeShadow *sh, GArray *q)
 {
-    MktmeShadow *sh = container_of(head, MktmeShadow, verify_rcu);
+    for (MktmePage *pg = shadow_page_next(sh, NULL); pg;
+         pg = shadow_page_next(sh, pg)) {
+        MktmeVerify v = { .ram = pg->ram, .pa = pg->pa };
 
-    /* Only this callback touches @verify_wait while one is pending. */
-    trace_mktme_shadow_verify_batch(sh->verify_wait->len);
-    for (guint n = 0; n < sh->verify_wait->len; n++) {
-        verify_one(sh, &g_array_index(sh->verify_wait, MktmeVerify, n));
+        g_array_append_val(q, v);
     }
-    g_array_set_size(sh->verify_wait, 0);
+}
+
+static void *verify_thread(void *opaque)
+{
+    MktmeShadow *sh = opaque;
+    GArray *wait = g_array_new(false, false, sizeof(MktmeVerify));
+
+    rcu_register_thread();
     qemu_mutex_lock(&sh->lock);
-    if (sh->verify_next->len) {
-        verify_start(sh);
-    } else {
-        sh->verify_pending = false;
+    for (;;) {
+        GArray *t;
+
+        while (!sh->verify_next->len && !sh->verify_all &&
+               !sh->verify_closing) {
+            qemu_cond_wait(&sh->verify_cond, &sh->lock);
+        }
+        if (sh->verify_closing) {
+            break;
+        }
+        t = sh->verify_next;
+        sh->verify_next = wait;
+        wait = t;
+        if (sh->verify_all) {
+            sh->verify_all = false;
+            g_array_set_size(wait, 0);
+            verify_queue_all(sh, wait);
+        }
+        qemu_mutex_unlock(&sh->lock);
+        /* Every store under way at those fills has landed after this. */
+        synchronize_rcu();
+        trace_mktme_shadow_verify_batch(wait->len);
+        for (guint n = 0; n < wait->len; n++) {
+            verify_page(sh, &g_array_index(wait, MktmeVerify, n));
+        }
+        g_array_set_size(wait, 0);
+        qemu_mutex_lock(&sh->lock);
     }
     qemu_mutex_unlock(&sh->lock);
+    g_array_free(wait, true);
+    rcu_unregister_thread();
+    return NULL;
 }
 
-static void verify_start(MktmeShadow *sh)
+void shadow_verify_init(MktmeShadow *sh)
 {
-    GArray *t = sh->verify_wait;
-
-    sh->verify_wait = sh->verify_next;
-    sh->verify_next = t;
-    sh->verify_pending = true;
-    call_rcu1(&sh->verify_rcu, shadow_verify_rcu);
+    sh->verify_next = g_array_new(false, false, sizeof(MktmeVerify));
+    qemu_cond_init(&sh->verify_cond);
 }
 
-void shadow_verify_later(MktmeShadow *sh, uint32_t i)
+/*
+ * Before the hooks go (no vCPU runs): an epoch the thread asks for is
+ * then still run, or drained, before the shadow goes.
+ */
+void shadow_verify_cleanup(MktmeShadow *sh)
 {
-    MktmeSlot *s = &sh->slots[i];
-    MktmeVerify v = { .pa = s->pa, .slot = i, .keyid = s->keyid };
+    qemu_mutex_lock(&sh->lock);
+    sh->verify_closing = true;
+    qemu_cond_signal(&sh->verify_cond);
+    qemu_mutex_unlock(&sh->lock);
+    if (sh->verify_started) {
+        qemu_thread_join(&sh->verify);
+    }
+    qemu_cond_destroy(&sh->verify_cond);
+    g_array_free(sh->verify_next, true);
+}
 
-    if (!current_cpu || !(current_cpu->tcg_cflags & CF_PARALLEL)) {
+void shadow_verify_later(MktmeShadow *sh, MktmePage *pg)
+{
+    MktmeVerify v = { .ram = pg->ram, .pa = pg->pa };
+
+    if (!current_cpu || !(current_cpu->tcg_cflags & CF_PARALLEL) ||
+        sh->verify_closing) {
         return;
     }
-    g_array_append_val(sh->verify_next, v);
-    if (!sh->verify_pending) {
-        verify_start(sh);
+    if (!sh->verify_started) {
+        sh->verify_started = true;
+        qemu_thread_create(&sh->verify, "mktme-verify", verify_thread, sh,
+                           QEMU_THREAD_JOINABLE);
     }
+    if (sh->verify_next->len >= VERIFY_QUEUE_MAX(sh)) {
+        sh->verify_all = true;
+        g_array_set_size(sh->verify_next, 0);
+    } else if (!sh->verify_all) {
+        g_array_append_val(sh->verify_next, v);
+    }
+    qemu_cond_signal(&sh->verify_cond);
 }

@@ -165,14 +165,17 @@ static void watch_cpu_write(CPUState *cs, ram_addr_t ram, unsigned size,
          * for its record, both ordered by sh->lock with a fill's record
          * and its look at the marks: either the fill sees the mark and
          * copies nothing, or this store sees the record and takes the
-         * slots away.  Two marks a vCPU: a store across two pages calls
-         * here for both before either lands.  (Where no other vCPU runs,
-         * none fills meanwhile.)
+         * slots away.  SHADOW_MARKS marks a vCPU: a store across two
+         * pages calls here for both before either lands, a task switch
+         * for up to four.  (Where no other vCPU runs, none fills
+         * meanwhile.)
          */
-        unsigned v = MIN((unsigned)cs->cpu_index, sh->nr_unseen / 2 - 1);
-        unsigned n = qatomic_fetch_inc(&sh->unseen_next[v]) & 1;
+        unsigned v = MIN((unsigned)cs->cpu_index,
+                         sh->nr_unseen / SHADOW_MARKS - 1);
+        unsigned n = qatomic_fetch_inc(&sh->unseen_next[v]) % SHADOW_MARKS;
 
-        qatomic_set(&sh->unseen[2 * v + n], (ram & TARGET_PAGE_MASK) | 1);
+        qatomic_set(&sh->unseen[SHADOW_MARKS * v + n],
+                    (ram & TARGET_PAGE_MASK) | 1);
     }
     if (!page_watched(sh, ram, &pa)) {
         return;
@@ -210,14 +213,16 @@ static void watch_cpu_write(CPUState *cs, ram_addr_t ram, unsigned size,
  * its stores have landed.  (Not quite always: a task switch probes the
  * old TSS for its stores, reads the new one, then stores; both in one
  * page, through two KeyIDs, of a page with TBs and no slot yet, would
- * fill from R before the store.)  The last pair is shared, and never
- * one's own.  An epoch, with every vCPU out of its access, clears the
- * marks.  vCPUs that take turns on one thread mark nothing.
+ * fill from R before the store; mktme-verify.c mends that slot one
+ * grace period later.)  The last group is shared (hot-plugged vCPUs
+ * past max_cpus), and never one's own.  An epoch, with every vCPU out
+ * of its access, clears the marks.  vCPUs that take turns on one
+ * thread mark nothing.
  */
 bool shadow_store_unseen(MktmeShadow *sh, ram_addr_t ram)
 {
     uint64_t mark = (ram & TARGET_PAGE_MASK) | 1;
-    unsigned last = sh->nr_unseen / 2 - 1, self = UINT_MAX;
+    unsigned last = sh->nr_unseen / SHADOW_MARKS - 1, self = UINT_MAX;
 
     if (current_cpu) {
         if (!(current_cpu->tcg_cflags & CF_PARALLEL)) {
@@ -226,7 +231,7 @@ bool shadow_store_unseen(MktmeShadow *sh, ram_addr_t ram)
         self = current_cpu->cpu_index;
     }
     for (unsigned i = 0; i < sh->nr_unseen; i++) {
-        if ((i / 2 != self || i / 2 == last) &&
+        if ((i / SHADOW_MARKS != self || i / SHADOW_MARKS == last) &&
             qatomic_read(&sh->unseen[i]) == mark) {
             return true;
         }

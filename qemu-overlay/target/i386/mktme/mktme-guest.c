@@ -44,11 +44,6 @@ MktmeGuest *mktme_guest_get(void)
                                              TYPE_MKTME_GUEST);
 }
 
-size_t mktme_algorithm_key_len(MktmeAlgorithm alg)
-{
-    return alg == MKTME_ALGORITHM_AES_XTS_256 ? 32 : 16;
-}
-
 static void mktme_guest_complete(UserCreatable *uc, Error **errp)
 {
     MktmeGuest *mg = MKTME_GUEST(uc);

@@ -144,8 +144,14 @@ bool mktme_ram_block_encrypted(MktmeGuest *mg, RAMBlock *rb);
 /* Bytes of guest DRAM this object encrypts */
 uint64_t mktme_encrypted_memory(MktmeGuest *mg);
 
-/* Length of each of the two keys of @alg, in bytes. */
-size_t mktme_algorithm_key_len(MktmeAlgorithm alg);
+/*
+ * Length of each of the two keys of @alg, in bytes (here, not in the
+ * object's file: the memory controller needs it too).
+ */
+static inline size_t mktme_algorithm_key_len(MktmeAlgorithm alg)
+{
+    return alg == MKTME_ALGORITHM_AES_XTS_256 ? 32 : 16;
+}
 
 /*
  * mktme-addrmap.c: the platform's address map.  Refuse (NULL, @errp) a

@@ -18,7 +18,8 @@
  * refilled at the epoch it asks for.  Slots the page got meanwhile
  * through other KeyIDs are compared too.
  *
- * One vCPU, or vCPUs that take turns on one thread, queue nothing.
+ * One vCPU, or vCPUs that take turns on one thread, queue nothing (and
+ * the thread exists only where a machine may have more than one).
  *
  * Copyright (c) 2026 The qemu-mktme authors
  * SPDX-License-Identifier: GPL-2.0-or-later
@@ -28,6 +29,7 @@
 #include "qemu/rcu.h"
 #include "mktme-compat.h"
 #include "exec/translation-block.h"
+#include "hw/boards.h"
 #include "hw/core/cpu.h"
 #include "mktme-shadow-int.h"
 #include "trace.h"
@@ -133,6 +135,13 @@ static void *verify_thread(void *opaque)
         if (sh->verify_closing) {
             break;
         }
+        /*
+         * Let a millisecond of fills gather: each grace period makes
+         * every vCPU leave its translated code once.
+         */
+        qemu_mutex_unlock(&sh->lock);
+        g_usleep(1000);
+        qemu_mutex_lock(&sh->lock);
         t = sh->verify_next;
         sh->verify_next = wait;
         wait = t;
@@ -142,10 +151,22 @@ static void *verify_thread(void *opaque)
             verify_queue_all(sh, wait);
         }
         qemu_mutex_unlock(&sh->lock);
-        /* Every store under way at those fills has landed after this. */
+        /*
+         * Every store under way at those fills has landed after this.
+         * A vCPU leaves its read section only when it leaves cpu_exec():
+         * make each do so once (it goes straight back).
+         */
+        WITH_RCU_READ_LOCK_GUARD() {
+            CPUState *cs;
+
+            CPU_FOREACH(cs) {
+                cpu_exit(cs);
+            }
+        }
         synchronize_rcu();
         trace_mktme_shadow_verify_batch(wait->len);
-        for (guint n = 0; n < wait->len; n++) {
+        for (guint n = 0; n < wait->len && !qatomic_read(&sh->verify_closing);
+             n++) {
             verify_page(sh, &g_array_index(wait, MktmeVerify, n));
         }
         g_array_set_size(wait, 0);
@@ -161,6 +182,16 @@ void shadow_verify_init(MktmeShadow *sh)
 {
     sh->verify_next = g_array_new(false, false, sizeof(MktmeVerify));
     qemu_cond_init(&sh->verify_cond);
+    /*
+     * Here, not at the first fill: a thread inherits its creator's
+     * affinity, scheduling policy and cgroup, which for a vCPU may be
+     * pinned or real-time.
+     */
+    if (MACHINE(qdev_get_machine())->smp.max_cpus > 1) {
+        sh->verify_started = true;
+        qemu_thread_create(&sh->verify, "mktme-verify", verify_thread, sh,
+                           QEMU_THREAD_JOINABLE);
+    }
 }
 
 /*
@@ -170,7 +201,7 @@ void shadow_verify_init(MktmeShadow *sh)
 void shadow_verify_cleanup(MktmeShadow *sh)
 {
     qemu_mutex_lock(&sh->lock);
-    sh->verify_closing = true;
+    qatomic_set(&sh->verify_closing, true);
     qemu_cond_signal(&sh->verify_cond);
     qemu_mutex_unlock(&sh->lock);
     if (sh->verify_started) {
@@ -185,19 +216,17 @@ void shadow_verify_later(MktmeShadow *sh, MktmePage *pg)
     MktmeVerify v = { .ram = pg->ram, .pa = pg->pa };
 
     if (!current_cpu || !(current_cpu->tcg_cflags & CF_PARALLEL) ||
-        sh->verify_closing) {
+        !sh->verify_started || sh->verify_closing || sh->verify_all) {
         return;
-    }
-    if (!sh->verify_started) {
-        sh->verify_started = true;
-        qemu_thread_create(&sh->verify, "mktme-verify", verify_thread, sh,
-                           QEMU_THREAD_JOINABLE);
     }
     if (sh->verify_next->len >= VERIFY_QUEUE_MAX(sh)) {
         sh->verify_all = true;
         g_array_set_size(sh->verify_next, 0);
-    } else if (!sh->verify_all) {
+    } else {
         g_array_append_val(sh->verify_next, v);
+        if (sh->verify_next->len > 1) {
+            return;     /* the thread was told at the first */
+        }
     }
     qemu_cond_signal(&sh->verify_cond);
 }

@@ -213,11 +213,11 @@ static void watch_cpu_write(CPUState *cs, ram_addr_t ram, unsigned size,
  * its stores have landed.  (Not quite always: a task switch probes the
  * old TSS for its stores, reads the new one, then stores; both in one
  * page, through two KeyIDs, of a page with TBs and no slot yet, would
- * fill from R before the store; mktme-verify.c mends that slot one
- * grace period later.)  The last group is shared (hot-plugged vCPUs
- * past max_cpus), and never one's own.  An epoch, with every vCPU out
- * of its access, clears the marks.  vCPUs that take turns on one
- * thread mark nothing.
+ * fill from R before the store; under MTTCG mktme-verify.c mends that
+ * slot one grace period later, for vCPUs on one thread nothing does.)
+ * The last group is shared (hot-plugged vCPUs past max_cpus), and never
+ * one's own.  An epoch, with every vCPU out of its access, clears the
+ * marks.  vCPUs that take turns on one thread mark nothing.
  */
 bool shadow_store_unseen(MktmeShadow *sh, ram_addr_t ram)
 {

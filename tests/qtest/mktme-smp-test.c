@@ -763,9 +763,14 @@ static QTestState *postcopy_start(Run *run, char **sock)
     run->tls_dir = migrate_tls(run, src, dst);
     qtest_qmp_assert_success(src, caps);
     qtest_qmp_assert_success(dst, caps);
-    /* Precopy sends next to nothing (QEMU takes < 10 bytes/s as no limit) */
+    /*
+     * Precopy sends next to nothing (QEMU takes < 10 bytes/s as no
+     * limit); postcopy's background stream takes about a second, so that
+     * the pages the destination touches first are still to come.
+     */
     qtest_qmp_assert_success(src, "{'execute': 'migrate-set-parameters', "
-                             "'arguments': {'max-bandwidth': 4096}}");
+                             "'arguments': {'max-bandwidth': 4096, "
+                             "'max-postcopy-bandwidth': 1048576}}");
     qtest_qmp_assert_success(dst, "{'execute': 'migrate-incoming', "
                              "'arguments': {'uri': %s}}", uri);
     qtest_qmp_assert_success(src, "{'execute': 'migrate', "

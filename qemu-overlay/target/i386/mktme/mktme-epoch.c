@@ -47,7 +47,7 @@ uint32_t shadow_slot_take(MktmeShadow *sh)
 
     /* (Not the last few: other vCPUs would find the pool full.) */
     if (b && b->pos == b->len && sh->nr_free > 2 * sh->resv_batch) {
-        b->len = MIN(sh->resv_batch, sh->nr_free);
+        b->len = sh->resv_batch;
         b->pos = 0;
         for (uint32_t j = 0; j < b->len; j++) {
             b->slot[j] = sh->free[--sh->nr_free];

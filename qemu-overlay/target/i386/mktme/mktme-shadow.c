@@ -423,6 +423,7 @@ MktmeShadow *mktme_shadow_new(uint64_t size, bool write_back,
                               void *opaque, char **why)
 {
     uint32_t slots = size / SHADOW_PAGE;
+    unsigned cpus = MAX(MACHINE(qdev_get_machine())->smp.max_cpus, 1);
     Error *err = NULL;
     MktmeShadow *sh;
 
@@ -461,12 +462,11 @@ MktmeShadow *mktme_shadow_new(uint64_t size, bool write_back,
     }
     sh->nr_free = slots;
     /* SHADOW_MARKS per possible vCPU, and as many for any other */
-    sh->nr_unseen = SHADOW_MARKS *
-                    (MAX(MACHINE(qdev_get_machine())->smp.max_cpus, 1) + 1);
+    sh->nr_unseen = SHADOW_MARKS * (cpus + 1);
     sh->unseen = g_new0(uint64_t, sh->nr_unseen);
-    sh->unseen_next = g_new0(unsigned, sh->nr_unseen / SHADOW_MARKS);
+    sh->unseen_next = g_new0(unsigned, cpus + 1);
     /* A batch of free slots per vCPU: at most 1/16 of the pool in all */
-    sh->nr_batches = sh->nr_unseen / SHADOW_MARKS - 1;
+    sh->nr_batches = cpus;
     sh->resv_batch = MIN(SHADOW_BATCH, slots / (16 * sh->nr_batches));
     sh->batches = g_new0(MktmeSlotBatch, sh->nr_batches);
     qht_init(&sh->index, index_cmp, slots, QHT_MODE_AUTO_RESIZE);
